@@ -1,0 +1,56 @@
+# One entry point. `make demo` and `make test` each install everything they need first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+RUN := $(UV) run --frozen
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: install prepare demo demo-bigquery dev test test-fast lint format benchmark clean
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+install: $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	mkdir -p $(DAGSTER_HOME) && cp -n dagster_home/dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
+
+prepare: install
+	$(RUN) python -m orchestration.prepare
+
+## Install, generate the demo data if needed, run the whole pipeline, print the marts.
+demo: prepare
+	$(RUN) python -m orchestration.demo
+
+## The same demo with WAREHOUSE=bigquery, on a local BigQuery emulator started for the run.
+demo-bigquery: prepare
+	$(RUN) python -m orchestration.demo.bigquery_emulator demo
+
+## The Dagster UI on http://127.0.0.1:3000, with the local Marketo sandbox unless MARKETO_BASE_URL is set
+dev: prepare
+	$(RUN) python -m orchestration.demo.dev
+
+## Install and run every test (what CI runs).
+test: prepare
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) pytest
+
+## Everything but the slow end-to-end tests.
+test-fast: prepare
+	$(RUN) pytest -m "not slow"
+
+lint:
+	$(RUN) ruff check . && $(RUN) ruff format --check .
+
+format:
+	$(RUN) ruff check --fix . && $(RUN) ruff format .
+
+benchmark: prepare
+	$(RUN) python -m benchmarks
+
+clean:
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs

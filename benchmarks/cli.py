@@ -1,0 +1,393 @@
+"""``python -m benchmarks``: measure, then write docs/benchmarks.md.
+
+    python -m benchmarks [--scale-items 1000000,10000000] [--repeats 3]
+                         [--pipeline-history 1,4,16] [--smoke]
+
+Heavy measurements run one at a time (the reference machine has two cores): each path
+in its own subprocess, paths interleaved within a repeat so background load hits all of
+them alike, the median of the repeats reported. Every source database is dropped as
+soon as its measurements are done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks import sources
+from benchmarks.environment import describe
+from benchmarks.measure import PROJECT_ROOT, Measurement, run_worker
+from benchmarks.report import write_report
+
+PG_PATHS = ("copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql")
+
+
+@dataclass
+class Options:
+    scale_items: list[int]
+    repeats: int
+    pipeline_history: list[int]
+    pipeline_base: float  # history 1x = the demo scale times this; 0 = the tiny scale (smoke)
+    mariadb_items: int
+    pandas_max_items: int
+    demo: bool
+    smoke: bool
+    output: Path | None
+    json_output: Path | None
+    command: str
+    render: Path | None = None
+
+
+@dataclass
+class PathSummary:
+    path: str
+    runs: list[Measurement]
+    expected_rows: int | None
+    expected_sum_total: str | None
+    expected_sum_id: int | None
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(m.seconds for m in self.runs)
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(m.cpu_s for m in self.runs)
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(m.peak_rss_mb for m in self.runs)
+
+    @property
+    def rows(self) -> int | None:
+        return self.runs[-1].rows
+
+    @property
+    def correct(self) -> bool | None:
+        """Row count and checksums equal the source in every repeat (None: nothing to compare)."""
+        if all(m.rows is None for m in self.runs):
+            return None
+        return all(
+            (m.rows, m.sum_total, m.sum_id)
+            == (self.expected_rows, self.expected_sum_total, self.expected_sum_id)
+            for m in self.runs
+        )
+
+
+@dataclass
+class ExtractionResult:
+    dialect: str
+    order_items: int
+    orders: int
+    generate_s: float
+    paths: dict[str, PathSummary] = field(default_factory=dict)
+    profile: str | None = None  # pyinstrument text of one profiled run of ours
+
+
+@dataclass
+class PipelineResult:
+    history: int
+    order_items: int
+    generate_s: float
+    full_s: float
+    incremental_s: float
+    advanced_rows: int
+    checks: int
+    checks_failed: int
+    raw_order_items: int
+    expected_raw_order_items: int
+
+
+@dataclass
+class DemoResult:
+    seconds: float
+    success: bool
+
+
+@dataclass
+class Results:
+    started_at: str
+    command: str
+    environment: dict[str, str]
+    extraction: list[ExtractionResult] = field(default_factory=list)
+    pipeline: list[PipelineResult] = field(default_factory=list)
+    demo: DemoResult | None = None
+    smoke: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _mariadb_reachable() -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sources.MARIADB_ADMIN_URL)
+    try:
+        with engine.connect():
+            return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
+def measure_extraction(
+    dialect: str, items: int, paths: tuple[str, ...], repeats: int, *, profile: bool = False
+) -> ExtractionResult:
+    _log(f"[extraction] {dialect}, ~{items:,} order_items")
+    with sources.fresh_database(dialect) as url:
+        source = sources.generate_source(url, sources.scale_for_items(items), log=_log)
+        result = ExtractionResult(dialect, source.order_items, source.orders, source.generate_s)
+        check = source.checksum
+        for path in paths:
+            result.paths[path] = PathSummary(path, [], check.rows, check.sum_total, check.sum_id)
+        for repeat in range(repeats):
+            for path in paths:
+                m = run_worker(path, url)
+                result.paths[path].runs.append(m)
+                _log(
+                    f"  [{repeat + 1}/{repeats}] {path:<16} {m.seconds:8.2f} s  cpu {m.cpu_s:7.2f} s  "
+                    f"peak {m.peak_rss_mb:7.0f} MB  rows {m.rows}"
+                )
+        if profile:
+            profile_file = Path(tempfile.mkstemp(suffix=".txt")[1])
+            try:
+                run_worker(
+                    "ours_profiled", url, env={**os.environ, "BENCHMARK_PROFILE_OUT": str(profile_file)}
+                )
+                result.profile = profile_file.read_text()
+            finally:
+                profile_file.unlink(missing_ok=True)
+    return result
+
+
+def measure_pipeline(history: int, base: float) -> PipelineResult:
+    from orchestration.demo.generator import Scale
+
+    scale = Scale.demo().times(base * history) if base else Scale.tiny().times(history)
+    items = round(scale.orders * scale.avg_items_per_order)
+    _log(f"[pipeline] history {history}x ({scale.orders:,} orders, ~{items:,} order_items)")
+    with sources.fresh_database("postgresql") as url:
+        source = sources.generate_source(url, scale, log=_log)
+        work_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "benchmarks.pipeline_worker", url, str(work_dir)],
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCHMARK-RESULT ")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"pipeline benchmark failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        data = json.loads(lines[-1].removeprefix("BENCHMARK-RESULT "))
+        expected = sources.source_checksum(url).rows
+    result = PipelineResult(
+        history=history,
+        order_items=source.order_items,
+        generate_s=source.generate_s,
+        full_s=data["full_s"],
+        incremental_s=data["incremental_s"],
+        advanced_rows=data["advanced_rows"],
+        checks=data["checks"],
+        checks_failed=data["checks_failed"],
+        raw_order_items=data["raw_order_items"],
+        expected_raw_order_items=expected,
+    )
+    _log(
+        f"  full {result.full_s:.1f} s, incremental {result.incremental_s:.1f} s, "
+        f"checks {result.checks} ({result.checks_failed} failed)"
+    )
+    return result
+
+
+def measure_demo() -> DemoResult:
+    """``python -m orchestration.demo`` from nothing: generate the SQLite demo data, run, summarise."""
+    _log("[demo] python -m orchestration.demo in an empty data directory")
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-demo-"))
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPS_DATABASE_URL", "DUCKDB_PATH", "DAGSTER_HOME")
+    }
+    env.update(PLATFORM_DATA_DIR=str(data_dir), WAREHOUSE="duckdb", GX_ANALYTICS_ENABLED="false")
+    try:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestration.demo"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    _log(f"  {seconds:.1f} s, exit {proc.returncode}")
+    if proc.returncode != 0:
+        _log(proc.stdout[-2000:] + proc.stderr[-2000:])
+    return DemoResult(seconds, proc.returncode == 0)
+
+
+def run_benchmarks(options: Options) -> Results:
+    from orchestration.resources.dbt import prepare_manifest
+    from orchestration.settings import load_settings
+
+    results = Results(
+        started_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        command=options.command,
+        environment=describe(sources.PG_ADMIN_URL, sources.MARIADB_ADMIN_URL),
+        smoke=options.smoke,
+    )
+    if shutil.which("psql") is None:
+        raise SystemExit(
+            "the benchmarks need the psql client (the raw COPY baseline): apt-get install postgresql-client"
+        )
+    for items in options.scale_items:
+        paths = tuple(p for p in PG_PATHS if p != "pandas_read_sql" or items <= options.pandas_max_items)
+        if "pandas_read_sql" not in paths:
+            results.notes.append(
+                f"pandas.read_sql was skipped at {items:,} rows (--pandas-max-items {options.pandas_max_items:,}): "
+                "it fetches the whole result client-side and takes minutes."
+            )
+        profile = not options.smoke and items == max(options.scale_items)
+        results.extraction.append(
+            measure_extraction("postgresql", items, paths, options.repeats, profile=profile)
+        )
+    if options.mariadb_items:
+        if _mariadb_reachable():
+            results.extraction.append(
+                measure_extraction("mariadb", options.mariadb_items, ("ours_mariadb",), options.repeats)
+            )
+        else:
+            results.notes.append("MariaDB was not reachable: its path was not measured.")
+    if options.pipeline_history:
+        prepare_manifest(load_settings({}))
+        for history in options.pipeline_history:
+            results.pipeline.append(measure_pipeline(history, options.pipeline_base))
+    if options.demo:
+        results.demo = measure_demo()
+    if options.output:
+        write_report(results, options.output)
+        _log(f"wrote {options.output}")
+    if options.json_output:
+        options.json_output.parent.mkdir(parents=True, exist_ok=True)
+        options.json_output.write_text(json.dumps(asdict(results), indent=2, default=str))
+    return results
+
+
+def results_from_json(data: dict) -> Results:
+    """Rebuild a run's results from ``--json`` output (to re-render the report)."""
+    extraction = []
+    for e in data["extraction"]:
+        paths = {
+            name: PathSummary(
+                path=p["path"],
+                runs=[Measurement(**m) for m in p["runs"]],
+                expected_rows=p["expected_rows"],
+                expected_sum_total=p["expected_sum_total"],
+                expected_sum_id=p["expected_sum_id"],
+            )
+            for name, p in e["paths"].items()
+        }
+        extraction.append(ExtractionResult(**{**e, "paths": paths}))
+    return Results(
+        **{
+            **data,
+            "extraction": extraction,
+            "pipeline": [PipelineResult(**p) for p in data["pipeline"]],
+            "demo": DemoResult(**data["demo"]) if data.get("demo") else None,
+        }
+    )
+
+
+def _ints(text: str) -> list[int]:
+    return [int(float(x)) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--scale-items", type=_ints, default=[1_000_000, 10_000_000], help="order_items sizes"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pipeline-history", type=_ints, default=[1, 4, 16], help="history multiples")
+    parser.add_argument(
+        "--pipeline-base",
+        type=float,
+        default=0.25,
+        help="history 1x = the demo scale times this (0.25: ~125k lines)",
+    )
+    parser.add_argument("--mariadb-items", type=int, default=1_000_000, help="0 to skip MariaDB")
+    parser.add_argument("--pandas-max-items", type=int, default=1_000_000)
+    parser.add_argument("--no-demo", action="store_true", help="skip the default demo end-to-end timing")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: correctness only")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="default docs/benchmarks.md (none with --smoke)"
+    )
+    parser.add_argument("--json", type=Path, default=None, dest="json_output", help="also save raw results")
+    parser.add_argument(
+        "--render", type=Path, default=None, help="only re-render the report from --json output"
+    )
+    args = parser.parse_args(argv)
+    command = "python -m benchmarks" + ("" if not argv else " " + shlex.join(argv))
+    if args.smoke:
+        return Options(
+            scale_items=[20_000],
+            repeats=1,
+            pipeline_history=[1],
+            pipeline_base=0,
+            mariadb_items=5_000,
+            pandas_max_items=20_000,
+            demo=False,
+            smoke=True,
+            output=args.output,
+            json_output=args.json_output,
+            command=command,
+        )
+    if args.render:
+        return Options([], 0, [], 0, 0, 0, False, False, args.output, None, command, render=args.render)
+    return Options(
+        scale_items=args.scale_items,
+        repeats=args.repeats,
+        pipeline_history=args.pipeline_history,
+        pipeline_base=args.pipeline_base,
+        mariadb_items=args.mariadb_items,
+        pandas_max_items=args.pandas_max_items,
+        demo=not args.no_demo,
+        smoke=False,
+        output=args.output or PROJECT_ROOT / "docs" / "benchmarks.md",
+        json_output=args.json_output,
+        command=command,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    options = parse_args(argv)
+    if options.render:
+        results = results_from_json(json.loads(options.render.read_text()))
+        write_report(results, options.output or PROJECT_ROOT / "docs" / "benchmarks.md")
+        return 0
+    results = run_benchmarks(options)
+    failed = [
+        f"{e.dialect}/{p.path}" for e in results.extraction for p in e.paths.values() if p.correct is False
+    ]
+    failed += [f"pipeline {p.history}x" for p in results.pipeline if p.checks_failed]
+    if failed:
+        print("correctness FAILED: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,268 @@
+"""Write docs/benchmarks.md from one run's results (tables generated, explanations fixed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks.cli import ExtractionResult, Results
+
+LABELS = {
+    "copy_psql": "raw `COPY ... TO STDOUT (FORMAT csv)` via psql → /dev/null (floor)",
+    "ours": "**ours**: `extract_table` (psql COPY → Arrow CSV → Parquet → DuckDB publish)",
+    "ours_psycopg": "ours without psql (psycopg `Copy` → Arrow CSV → Parquet → DuckDB publish)",
+    "dlt_pyarrow": 'dlt 1.31 `sql_table(backend="pyarrow")` → DuckDB',
+    "pandas_read_sql": "`pandas.read_sql(chunksize=100_000)` → DuckDB insert",
+    "ours_mariadb": "**ours** on MariaDB (SSCursor chunks → Parquet → DuckDB publish)",
+}
+
+HOW_IT_IS_FAST = """\
+## How our extraction is built, and what changed for speed
+
+`orchestration/extract/pipeline.py::extract_table` streams the source table into a
+Parquet landing file, then publishes that file into the DuckDB raw table in one
+transaction that also writes the high-water mark to the ledger. Each stage streams in
+batches of `chunk_rows` rows, so memory is bounded by the batch, not by the table.
+
+Profiling `extract_table` on 5 M PostgreSQL rows with pyinstrument (before the changes:
+45 s wall on a loaded machine, 20 s on a quiet one, peak RSS 1.1 GB) showed four costs:
+
+1. **Reading COPY through psycopg: ~1 µs of Python per row.** libpq hands COPY data over
+   one row per call (`PQgetCopyData`), so `for chunk in copy` ran 5 M Python iterations
+   (7-10 s just to receive the bytes, more than the server needs to produce them). When
+   the `psql` client is installed, the reader now runs `psql -c "COPY ..."` and lets
+   pyarrow parse its stdout pipe in 1 MB+ blocks: the per-row loop runs in C (psql used
+   0.6 s CPU for 5 M rows) and the server, psql and our parser run on different cores.
+   The password goes through `PGPASSWORD` in the child's environment, never argv; a
+   non-zero exit raises with psql's message and the table name. Without psql (or with
+   `EXTRACT_POSTGRES_COPY=psycopg`) the psycopg path remains, now joining rows into
+   ~1 MB blocks instead of slicing a buffer per row. Both clients are tested to return
+   identical values on hostile text (quotes, newlines, `''` vs NULL, `NULL`/`nan` as text).
+2. **Writing the landing Parquet: half the client CPU.** pyarrow's defaults try a
+   dictionary on every column and store DECIMAL(18, 2) as 16-byte binary. The landing
+   writer now dictionary-encodes text columns only, stores decimals up to 18 digits as
+   INT64 and uses zstd level 1 (`landing.parquet_options`): writer CPU halved in a
+   micro-benchmark, the file is smaller (93 MB instead of 134 MB for 5 M rows), and
+   DuckDB, pyarrow and BigQuery read the same logical types back.
+3. **The publish's anti-join on a first load.** Deduplication (skip rows whose key and
+   cursor are already in raw) is only needed when the batch overlaps what raw holds. The
+   publish now reads the raw table's newest cursor; if every landed cursor is newer (a
+   first load, a full refresh into an empty table), it appends without the anti-join. That
+   removed the join's hash table, which was most of the 1.1 GB peak. Overlapping batches
+   (every incremental run, because of the look-back window) still go through the anti-join,
+   restricted by zone maps to raw rows at or after the batch's lowest cursor. Idempotency
+   and atomicity are covered by `tests/extract/test_publish.py`.
+4. **A latent bug found on the way:** Arrow's CSV reader treats `NULL`, `NaN`, `N/A`... as
+   NULL by default, so a text column holding the word `NULL` lost it. COPY writes NULL only
+   as an unquoted empty field; the reader now accepts exactly that.
+"""
+
+WHERE_THE_TIME_GOES = """\
+## Where the time goes, and why the COPY ratio is close to 50 % and not above it
+
+The raw COPY floor costs the client almost nothing: psql used about 1.7 s of CPU for
+10 M rows, and its wall time is the PostgreSQL backend formatting rows on one core.
+Our extraction does real work on top of the same stream, in our process (the CPU column):
+psql's C loop (~1.7 s), Arrow's CSV parse into typed columns (decimals and timestamps are
+the expensive part), the landing Parquet write, then DuckDB reading that file and
+inserting it (including its compression at checkpoint). About 12 CPU-seconds at 10 M rows,
+plus the server's share, on a machine with two cores: even perfectly overlapped this
+cannot beat roughly 1.3x the COPY wall time here, and the publish cannot overlap the read
+by design (the landing file is complete before the warehouse is locked, so a slow source
+never holds the writer lock). The profile above shows the split: reading and parsing
+(`stream_changed_rows`, mostly waiting for psql/the server), writing Parquet
+(`ParquetWriter.write_batch`) and the publish (`DuckDBWarehouse.publish`).
+
+The fixed cost of a run (reflection, drift check, ledger read, connections) is ~0.3 s,
+plus a one-off ~1-3 s per process: DuckDB imports pandas the first time a query is given
+Python parameters. That is why the ratio is lower at 1 M rows than at 10 M.
+
+What would move it further, in order of payoff: let DuckDB parse the COPY CSV itself
+(landing the CSV bytes instead of Parquet removes the Arrow parse and the Parquet write,
+about half of our CPU, but changes the landing contract the BigQuery loader reads);
+binary COPY (cheaper to produce on the server, but Arrow has no reader for it); and, on
+machines with more cores, splitting large first loads into key ranges read in parallel.
+
+**Memory.** Peak RSS is below 1 GB at 10 M rows and does not grow with the rows read
+by Arrow or the Parquet writer (they stream in `chunk_rows` batches); what grows
+between 1 M and 10 M is DuckDB's buffer pool during the publish, which keeps the newly
+written table blocks cached up to the connection's `memory_limit` (2 GB by default). A
+lower `memory_limit` on the publish connection would cap it at the cost of re-reading
+blocks; it is bounded either way.
+"""
+
+NOISE = """\
+**About the machine.** The reference machine has two cores that other work shared while
+these figures were taken (the load average is recorded above). Wall times therefore vary
+between runs; every comparison below is within one run, with the paths interleaved in
+each repeat so that background load affects all of them alike, and the CPU column (the
+worker process and its children, not the database server) is the steadier measure of
+the client's own cost.
+"""
+
+
+def _fmt_s(value: float) -> str:
+    return f"{value:,.1f}" if value >= 10 else f"{value:,.2f}"
+
+
+def _ok(flag: bool | None) -> str:
+    return {True: "yes", False: "**NO**", None: "n/a"}[flag]
+
+
+def _extraction_table(result: ExtractionResult) -> list[str]:
+    copy = result.paths.get("copy_psql")
+    lines = [
+        "| path | wall s (median) | rows/s | throughput vs raw COPY | CPU s | peak RSS MB | rows | equals source |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, summary in result.paths.items():
+        rate = result.order_items / summary.seconds if summary.seconds else 0
+        vs_copy = f"{copy.seconds / summary.seconds:.0%}" if copy and summary.seconds else "n/a"
+        lines.append(
+            f"| {LABELS.get(name, name)} | {_fmt_s(summary.seconds)} | {rate:,.0f} | {vs_copy} | "
+            f"{_fmt_s(summary.cpu_s)} | {summary.peak_rss_mb:,.0f} | "
+            f"{summary.rows if summary.rows is not None else '-'} | {_ok(summary.correct)} |"
+        )
+    runs = max(len(s.runs) for s in result.paths.values())
+    lines.append("")
+    lines.append(
+        f"Source: {result.order_items:,} `order_items` ({result.orders:,} orders), generated in "
+        f"{result.generate_s:,.0f} s by `orchestration.demo.generator`; medians of {runs} repeat(s). "
+        '"Equals source" = same row count, `sum(total)` and `sum(id)` as the source in every repeat.'
+    )
+    return lines
+
+
+def _targets(results: Results) -> list[str]:
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    pg = [e for e in results.extraction if e.dialect == "postgresql" and "ours" in e.paths]
+    for e in pg:
+        ours, copy, dlt = e.paths["ours"], e.paths.get("copy_psql"), e.paths.get("dlt_pyarrow")
+        if copy:
+            ratio = copy.seconds / ours.seconds
+            lines.append(
+                f"| ours ≥ 50 % of raw COPY throughput ({e.order_items:,} rows) | {ratio:.0%} "
+                f"({_fmt_s(ours.seconds)} s vs {_fmt_s(copy.seconds)} s) | "
+                f"{'yes' if ratio >= 0.5 else f'**no**, short by {0.5 - ratio:.0%} points'} |"
+            )
+        if dlt:
+            speedup = dlt.seconds / ours.seconds
+            lines.append(
+                f"| ours faster than dlt pyarrow ({e.order_items:,} rows) | {speedup:.1f}x faster "
+                f"({_fmt_s(ours.seconds)} s vs {_fmt_s(dlt.seconds)} s) | {'yes' if speedup > 1 else '**no**'} |"
+            )
+    if pg:
+        largest = max(pg, key=lambda e: e.order_items)
+        smallest = min(pg, key=lambda e: e.order_items)
+        peak = largest.paths["ours"].peak_rss_mb
+        growth = ""
+        if largest is not smallest:
+            small_peak = smallest.paths["ours"].peak_rss_mb
+            growth = (
+                f"; {small_peak:,.0f} MB at {smallest.order_items:,} rows → {peak:,.0f} MB at "
+                f"{largest.order_items:,} ({peak / small_peak:.2f}x for "
+                f"{largest.order_items / smallest.order_items:.0f}x the rows)"
+            )
+        lines.append(
+            f"| ours peak RSS < 1 GB and flat in table size | {peak:,.0f} MB{growth} | "
+            f"{'yes' if peak < 1024 else '**no**'} |"
+        )
+    if len(results.pipeline) > 1:
+        base = min(results.pipeline, key=lambda p: p.history)
+        top = max(results.pipeline, key=lambda p: p.history)
+        ratio = top.incremental_s / base.incremental_s
+        lines.append(
+            f"| incremental run at {top.history}x history ≤ 1.5x its time at {base.history}x | "
+            f"{ratio:.2f}x ({_fmt_s(top.incremental_s)} s vs {_fmt_s(base.incremental_s)} s) | "
+            f"{'yes' if ratio <= 1.5 else f'**no**, {ratio - 1.5:.2f}x over'} |"
+        )
+    if results.demo:
+        lines.append(
+            f"| default demo end to end < 3 min | {results.demo.seconds:,.0f} s"
+            f"{'' if results.demo.success else ' (FAILED)'} | "
+            f"{'yes' if results.demo.success and results.demo.seconds < 180 else '**no**'} |"
+        )
+    return lines
+
+
+def render(results: Results, extra_sections: list[str] | None = None) -> str:
+    out = [
+        "# Benchmarks",
+        "",
+        "Generated by `python -m benchmarks` (`make benchmark`); edit `benchmarks/report.py`, not this file.",
+        "",
+        f"- Command: `{results.command}`",
+        f"- Date: {results.started_at}",
+    ]
+    out += [f"- {k}: {v}" for k, v in results.environment.items()]
+    out += ["", "## Targets", "", *_targets(results), ""]
+    for e in results.extraction:
+        out += [f"## Extraction of `order_items` from {e.dialect}: {e.order_items:,} rows", ""]
+        out += _extraction_table(e)
+        out.append("")
+        if e.profile:
+            out += [
+                f"pyinstrument profile of one run of ours at {e.order_items:,} rows (wall-clock samples; "
+                "time inside psql and the PostgreSQL server shows up as the reader waiting):",
+                "",
+                "```",
+                e.profile.strip(),
+                "```",
+                "",
+            ]
+    if results.pipeline:
+        base = min(results.pipeline, key=lambda p: p.history)
+        out += [
+            "## Whole pipeline: full build vs incremental",
+            "",
+            "Per history size: a fresh PostgreSQL database generated with the demo scale x history, then "
+            "`daily_full_build` (extract every table, dbt build with full refresh, checks), "
+            "`advance(days=1)` (a day of new and updated rows), and `hourly_incremental` "
+            "(extract what changed, dbt build of the incremental models, checks). Same Dagster "
+            "jobs the schedules run, executed in process.",
+            "",
+            "| history | order_items | full build s | incremental s | incremental vs 1x | rows changed by advance | "
+            "checks (failed) | raw order_items = source |",
+            "|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for p in results.pipeline:
+            out.append(
+                f"| {p.history}x | {p.order_items:,} | {_fmt_s(p.full_s)} | {_fmt_s(p.incremental_s)} | "
+                f"{p.incremental_s / base.incremental_s:.2f}x | {p.advanced_rows:,} | "
+                f"{p.checks} ({p.checks_failed}) | {_ok(p.raw_order_items >= p.expected_raw_order_items)} |"
+            )
+        top = max(results.pipeline, key=lambda p: p.history)
+        out += [
+            "",
+            f"Reading the incremental column: at {base.history}x, most of the incremental run is fixed cost "
+            f"(Dagster start-up, the dbt invocation and {base.checks} checks), which does not grow with history. "
+            "What grows is the day itself: `advance(days=1)` simulates a day of the business at that size, so "
+            f"the {top.history}x database receives {top.advanced_rows / base.advanced_rows:.0f}x the new and "
+            'updated rows of the 1x one (column "rows changed by advance"). The ratio therefore measures a '
+            "bigger business's day, not a same-size increment over a longer history; the extraction itself "
+            "reads only rows past the high-water mark (an indexed range on `updated_at`) and the publish's "
+            "anti-join is bounded by zone maps to raw rows inside the look-back window. Where the "
+            "remaining growth sits (dbt incremental merges vs checks over whole marts) is not broken "
+            "down here; the checks validate whole mart tables, which grow with history.",
+            "",
+        ]
+    if results.demo:
+        out += [
+            "## Default demo end to end",
+            "",
+            f"`python -m orchestration.demo` in an empty data directory (generate the SQLite demo "
+            f"database, run `daily_full_build`, print the marts): {results.demo.seconds:,.0f} s, "
+            f"{'succeeded' if results.demo.success else 'FAILED'}.",
+            "",
+        ]
+    if results.notes:
+        out += ["## Notes", "", *[f"- {n}" for n in results.notes], ""]
+    out += [NOISE, HOW_IT_IS_FAST, WHERE_THE_TIME_GOES]
+    out += extra_sections or []
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_report(results: Results, path: Path, extra_sections: list[str] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(results, extra_sections))

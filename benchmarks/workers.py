@@ -1,0 +1,201 @@
+"""The measured extraction paths. Each runs alone in a fresh interpreter (``run_worker``).
+
+A worker loads the source table into a DuckDB file, then reads back the row count and a
+checksum (sum of ``total`` and of ``id``) so the parent can compare it with the source.
+The timed section excludes interpreter start-up and imports, for every path alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+TABLE = "order_items"
+CHUNK_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    path: str
+    seconds: float
+    rows: int | None = None
+    sum_total: str | None = None
+    sum_id: int | None = None
+    # Set when the measured work runs in a child process (psql): its own peak, not the worker's.
+    peak_rss_mb: float | None = None
+
+
+def _duckdb_checksum(duckdb_path: Path, qualified_table: str) -> tuple[int, str, int]:
+    import duckdb
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        rows, total, ids = con.execute(
+            f"select count(*), round(sum(total::decimal(38, 2)), 2), sum(id) from {qualified_table}"
+        ).fetchone()
+    finally:
+        con.close()
+    return int(rows), f"{total:.2f}", int(ids)
+
+
+def psql_conninfo(url: str) -> tuple[str, dict[str, str]]:
+    """``psql``'s connection string and environment (password) for a SQLAlchemy URL."""
+    import sqlalchemy as sa
+
+    from orchestration.extract.readers import _psql_connection
+
+    engine = sa.create_engine(url)
+    try:
+        return _psql_connection(engine)
+    finally:
+        engine.dispose()
+
+
+def copy_psql(url: str, work_dir: Path) -> WorkerResult:
+    """The floor: the server's COPY streamed by psql (C, libpq) into /dev/null."""
+    conninfo, env = psql_conninfo(url)
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c",
+             f"COPY (select * from {TABLE}) TO STDOUT (FORMAT csv)"],
+            stdout=sink, env=env, check=True,
+        )  # fmt: skip
+    seconds = time.perf_counter() - started
+    psql_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return WorkerResult("copy_psql", seconds, peak_rss_mb=psql_peak)
+
+
+def _ours(url: str, work_dir: Path, name: str) -> WorkerResult:
+    import sqlalchemy as sa
+
+    from orchestration.extract.pipeline import extract_table
+    from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    engine = sa.create_engine(url)
+    warehouse = DuckDBWarehouse(work_dir / "ours.duckdb")
+    started = time.perf_counter()
+    extract_table(
+        engine,
+        warehouse,
+        table=TABLE,
+        cursor_column="updated_at",
+        raw_schema="raw_ops",
+        landing_dir=work_dir / "landing",
+        batch_id="benchmark",
+        chunk_rows=CHUNK_ROWS,
+    )
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return WorkerResult(name, seconds, *_duckdb_checksum(work_dir / "ours.duckdb", f"raw_ops.{TABLE}"))
+
+
+def ours(url: str, work_dir: Path) -> WorkerResult:
+    """Our extract_table (psql COPY client when installed) into DuckDB."""
+    return _ours(url, work_dir, "ours")
+
+
+def ours_profiled(url: str, work_dir: Path) -> WorkerResult:
+    """Our extract_table under pyinstrument; the profile goes to $BENCHMARK_PROFILE_OUT."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.005)
+    profiler.start()
+    try:
+        result = _ours(url, work_dir, "ours_profiled")
+    finally:
+        profiler.stop()
+    Path(os.environ["BENCHMARK_PROFILE_OUT"]).write_text(
+        profiler.output_text(unicode=False, color=False, show_all=False)
+    )
+    return result
+
+
+def ours_psycopg(url: str, work_dir: Path) -> WorkerResult:
+    """Our extract_table with the psycopg COPY client (no psql on the machine)."""
+    os.environ["EXTRACT_POSTGRES_COPY"] = "psycopg"
+    return _ours(url, work_dir, "ours_psycopg")
+
+
+def ours_mariadb(url: str, work_dir: Path) -> WorkerResult:
+    """Our extract_table on MariaDB (SSCursor chunks) into DuckDB."""
+    return _ours(url, work_dir, "ours_mariadb")
+
+
+def dlt_pyarrow(url: str, work_dir: Path) -> WorkerResult:
+    """dlt's sql_table with the pyarrow backend into DuckDB (its documented fast path)."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    pipeline = dlt.pipeline(
+        pipeline_name="benchmark",
+        pipelines_dir=str(work_dir / "dlt"),
+        destination=dlt.destinations.duckdb(str(work_dir / "dlt.duckdb")),
+        dataset_name="raw_dlt",
+    )
+    started = time.perf_counter()
+    source = sql_table(credentials=url, table=TABLE, backend="pyarrow", chunk_size=CHUNK_ROWS)
+    pipeline.run(source)
+    seconds = time.perf_counter() - started
+    return WorkerResult(
+        "dlt_pyarrow", seconds, *_duckdb_checksum(work_dir / "dlt.duckdb", f"raw_dlt.{TABLE}")
+    )
+
+
+def pandas_read_sql(url: str, work_dir: Path) -> WorkerResult:
+    """pandas.read_sql(chunksize=100k) appended chunk by chunk into DuckDB."""
+    import duckdb
+    import pandas as pd
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    con = duckdb.connect(str(work_dir / "pandas.duckdb"))
+    started = time.perf_counter()
+    created = False
+    for frame in pd.read_sql(sa.text(f"select * from {TABLE}"), engine, chunksize=CHUNK_ROWS):
+        con.register("chunk", frame)
+        if not created:
+            con.execute(f"create table {TABLE} as select * from chunk")
+            created = True
+        else:
+            con.execute(f"insert into {TABLE} select * from chunk")
+        con.unregister("chunk")
+    con.close()
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return WorkerResult("pandas_read_sql", seconds, *_duckdb_checksum(work_dir / "pandas.duckdb", TABLE))
+
+
+PATHS = {
+    "copy_psql": copy_psql,
+    "ours": ours,
+    "ours_psycopg": ours_psycopg,
+    "ours_profiled": ours_profiled,
+    "dlt_pyarrow": dlt_pyarrow,
+    "pandas_read_sql": pandas_read_sql,
+    "ours_mariadb": ours_mariadb,
+}
+
+
+def main() -> None:
+    name, url, work_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    result = PATHS[name](url, work_dir)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    payload = asdict(result) | {
+        "cpu_s": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
+        "maxrss_mb": max(usage.ru_maxrss, children.ru_maxrss) / 1024,
+    }
+    print("BENCHMARK-RESULT " + json.dumps(payload), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+{#
+    Column types spelled the same way in SQL casts and in contract `data_type`s, valid on
+    DuckDB and BigQuery alike: bigint (INT64 alias), string (VARCHAR alias), bool,
+    decimal(p, s) (NUMERIC alias), date, timestamp.
+#}
+{% macro money(expression) -%}
+    cast(round({{ expression }}, 2) as decimal(18,2))
+{%- endmacro %}
+
+{% macro ratio(expression) -%}
+    cast(round({{ expression }}, 4) as decimal(18,4))
+{%- endmacro %}
+
+{# Start of the day after `date_expression`, as a TIMESTAMP: the exclusive end of that day. #}
+{% macro end_of_day(date_expression) -%}
+    cast({{ dbt.dateadd('day', 1, date_expression) }} as timestamp)
+{%- endmacro %}
+
+{# Adds days to a date and returns a DATE on both engines (dbt.dateadd is DATETIME on BigQuery). #}
+{% macro add_days(days, date_expression) -%}
+    cast({{ dbt.dateadd('day', days, date_expression) }} as date)
+{%- endmacro %}

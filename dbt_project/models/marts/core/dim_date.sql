@@ -1,0 +1,92 @@
+{#
+    Calendar: one row per day from 1 January of the earliest year in the data to
+    31 December of the later of the as-of date and the latest data date. Every attribute is
+    computed from day counts and month numbers, never from an engine's week-start
+    convention, so DuckDB and BigQuery agree.
+#}
+with
+
+orders as (
+    select * from {{ ref('stg_ops__orders') }}
+),
+
+customers as (
+    select * from {{ ref('stg_ops__customers') }}
+),
+
+interactions as (
+    select * from {{ ref('stg_ops__customer_interactions') }}
+),
+
+data_dates as (
+    select min(order_date) as min_date, max(order_date) as max_date from orders
+    union all
+    select min(cast(created_at as date)), max(cast(created_at as date)) from customers
+    union all
+    select min(interaction_date), max(interaction_date) from interactions
+    union all
+    select
+        {{ add_days('-' ~ (var('inventory_snapshot_days', 90) | int), as_of_date()) }},
+        {{ as_of_date() }}
+),
+
+bounds as (
+    select
+        cast({{ dbt.date_trunc('year', 'min(min_date)') }} as date) as start_date,
+        {{ add_days(-1, dbt.dateadd('year', 1, dbt.date_trunc('year', 'max(max_date)'))) }} as end_date
+    from data_dates
+),
+
+spine as (
+    select
+        {{ add_days('offsets.day_offset', 'bounds.start_date') }} as date_day
+    from ({{ day_offsets(var('dim_date_max_days', 11000)) }}) as offsets
+    cross join bounds
+    where offsets.day_offset <= {{ dbt.datediff('bounds.start_date', 'bounds.end_date', 'day') }}
+),
+
+attributes as (
+    select
+        date_day,
+        cast(extract(year from date_day) as bigint) as year_number,
+        cast(extract(quarter from date_day) as bigint) as quarter_number,
+        cast(extract(month from date_day) as bigint) as month_number,
+        cast(extract(day from date_day) as bigint) as day_of_month,
+        cast({{ iso_day_of_week('date_day') }} as bigint) as day_of_week_iso
+    from spine
+),
+
+final as (
+    select
+        date_day,
+        year_number,
+        quarter_number,
+        month_number,
+        day_of_month,
+        day_of_week_iso,
+        cast({{ month_name('month_number') }} as string) as month_name,
+        cast(case day_of_week_iso
+            when 1 then 'Monday'
+            when 2 then 'Tuesday'
+            when 3 then 'Wednesday'
+            when 4 then 'Thursday'
+            when 5 then 'Friday'
+            when 6 then 'Saturday'
+            when 7 then 'Sunday'
+        end as string) as day_name,
+        cast(
+            cast(year_number as string) || '-Q' || cast(quarter_number as string)
+        as string) as year_quarter,
+        cast(
+            cast(year_number as string) || '-' || case when month_number < 10 then '0' else '' end
+            || cast(month_number as string)
+        as string) as year_month,
+        cast(day_of_week_iso >= 6 as bool) as is_weekend,
+        cast({{ is_brazil_fixed_holiday('month_number', 'day_of_month', 'year_number') }} as bool) as is_holiday,
+        {{ add_days('-(day_of_week_iso - 1)', 'date_day') }} as week_start_date,
+        {{ add_days('-(day_of_month - 1)', 'date_day') }} as month_start_date,
+        cast(date_day <= {{ as_of_date() }} as bool) as is_past_or_today
+    from attributes
+)
+
+select * from final

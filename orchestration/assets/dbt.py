@@ -1,0 +1,112 @@
+"""dbt models, snapshots and tests as Dagster assets and asset checks."""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.assets.operational_db import WAREHOUSE_POOL
+from orchestration.resources.dbt import dbt_env, dbt_project, dbt_target, scoped_environ
+from orchestration.settings import Settings
+
+GROUPS_BY_FOLDER = {
+    "staging": "staging",
+    "intermediate": "intermediate",
+    "marts": "marts",
+    "snapshots": "snapshots",
+}
+
+
+class DbtConfig(dg.Config):
+    full_refresh: bool = False
+    as_of_date: str | None = None  # pin "today" for reproducible marts (YYYY-MM-DD)
+
+
+def dbt_vars(config: DbtConfig) -> dict[str, str]:
+    """The --vars a run passes to dbt (unit-tested on its own)."""
+    return {"as_of_date": config.as_of_date} if config.as_of_date else {}
+
+
+def dbt_build_args(config: DbtConfig) -> list[str]:
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    variables = dbt_vars(config)
+    if variables:
+        args += ["--vars", json.dumps(variables)]
+    return args
+
+
+class PharmaDbtTranslator(DagsterDbtTranslator):
+    """One place that sets keys, groups, owners and kinds for every dbt node."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        meta_key = dbt_resource_props.get("meta", {}).get("dagster", {}).get("asset_key")
+        if meta_key:
+            return dg.AssetKey(meta_key)
+        if dbt_resource_props["resource_type"] == "source":
+            # source raw_ops.orders -> the extraction asset ["raw_ops", "orders"]
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        layer = self._layer(dbt_resource_props)
+        return dg.AssetKey([layer, dbt_resource_props["name"]])
+
+    def _layer(self, props: Mapping[str, Any]) -> str:
+        if props["resource_type"] == "snapshot":
+            return "snapshots"
+        fqn = props.get("fqn", [])
+        for part in fqn[1:-1]:
+            if part in GROUPS_BY_FOLDER:
+                return GROUPS_BY_FOLDER[part]
+        return "marts"
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return None
+        return self._layer(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        owner = dbt_resource_props.get("meta", {}).get("owner")
+        return [owner] if owner else ["team:analytics-engineering"]
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        tags = dict(super().get_tags(dbt_resource_props))
+        tags["layer"] = self._layer(dbt_resource_props)
+        return tags
+
+
+def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
+    project = dbt_project(dbt_target(settings))
+    if not project.manifest_path.exists():
+        raise FileNotFoundError(
+            f"dbt manifest missing at {project.manifest_path}: run `make prepare` "
+            "(or `dbt parse` in dbt_project/) before loading the definitions"
+        )
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=PharmaDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(
+                enable_asset_checks=True,
+                enable_code_references=True,
+                # Not source tests: Dagster exempts an op that checks an asset from that asset's
+                # blocking checks, so dbt would run past a failed raw Great Expectations suite
+                # (which already covers the raw columns the source tests check).
+                enable_source_tests_as_checks=False,
+            )
+        ),
+        pool=WAREHOUSE_POOL if settings.warehouse == "duckdb" else None,
+        name="dbt_models",
+    )
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+        # The dbt subprocess inherits os.environ: give it the resolved warehouse settings.
+        with scoped_environ(dbt_env(settings)):
+            yield from dbt.cli(dbt_build_args(config), context=context).stream()
+
+    return dbt_models
+
+
+def definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(assets=[build_dbt_assets(settings)])

@@ -1,0 +1,1 @@
+"""Demo data: the operational database generator and the Marketo sandbox."""

@@ -1,0 +1,5 @@
+import sys
+
+from orchestration.demo.run import main
+
+sys.exit(main())

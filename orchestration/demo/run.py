@@ -1,0 +1,138 @@
+"""Run the whole platform once on the embedded default and print a summary of the marts.
+
+``make demo`` calls this: the demo operational database (SQLite, generated on first
+use), the local Marketo sandbox and the DuckDB warehouse, driven by the same Dagster
+job the daily schedule runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import dagster as dg
+
+from orchestration.settings import DATA_DIR, Settings, SettingsError, default_ops_database_url, load_settings
+
+
+@contextlib.contextmanager
+def marketo_sandbox_for_demo(settings: Settings) -> Iterator[None]:
+    """Start the Marketo sandbox unless MARKETO_BASE_URL points at a real instance."""
+    if os.environ.get("MARKETO_BASE_URL"):
+        yield
+        return
+    try:
+        from orchestration.demo.marketo_sandbox.launch import sandbox_environment
+    except ImportError:  # the Marketo source is optional for the operational pipeline
+        yield
+        return
+    with sandbox_environment(settings):
+        yield
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    job_name: str = "daily_full_build",
+    as_of_date: str | None = None,
+    log_level: str = "INFO",
+):
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(job_name)
+    dbt_config: dict[str, object] = {"full_refresh": job_name == "daily_full_build"}
+    if as_of_date:
+        dbt_config["as_of_date"] = as_of_date
+    run_config = {
+        "ops": {"dbt_models": {"config": dbt_config}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+
+
+def extract_marketo_for_demo(settings: Settings, *, days: int = 365):
+    """Marketo (the sandbox unless MARKETO_BASE_URL is set): leads, programs, types and the
+    activities of the last ``days`` days in one run, before the main job builds the marts."""
+    from orchestration.demo.marketo_extract import activity_days_range, extract_marketo, marketo_configured
+
+    if not marketo_configured():
+        return None
+    first_day, last_day = activity_days_range(days)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    return extract_marketo(settings, first_day, last_day, run_config=quiet)
+
+
+def summarize(settings: Settings, result) -> str:
+    from orchestration.resources.warehouse import WarehouseResource
+
+    checks = Counter()
+    failed_checks: list[str] = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            checks["passed" if evaluation.passed else "failed"] += 1
+            if not evaluation.passed:
+                failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    resource = WarehouseResource.from_settings(settings)
+    warehouse = resource.get()  # DuckDB file or BigQuery datasets, through the same calls
+    marts, raw_ops = resource.schema_name("marts"), resource.schema_name("raw_ops")
+    lines = ["", f"Marts ({settings.warehouse})", "-----"]
+    lines += [
+        f"  {marts}.{table:<40} {warehouse.row_count(marts, table):>10,} rows"
+        for table in warehouse.list_tables(marts)
+    ]
+    lines += ["", "Raw loads", "---------"]
+    lines += [
+        f"  {raw}.{table:<{45 - len(raw)}} {warehouse.row_count(raw, table):>10,} rows"
+        for raw in (raw_ops, resource.schema_name("raw_marketo"))
+        for table in warehouse.list_tables(raw)
+        if not table.startswith("_")  # the load ledger, export state and staging tables
+    ]
+    if hasattr(warehouse, "close"):
+        warehouse.close()
+    lines += ["", f"Checks: {checks['passed']} passed, {checks['failed']} failed"]
+    lines += [f"  FAILED {name}" for name in failed_checks]
+    lines.append(f"Run {'succeeded' if result.success else 'FAILED'}: {result.run_id}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--job", default="daily_full_build", choices=["daily_full_build", "hourly_incremental"]
+    )
+    parser.add_argument("--as-of-date", help="pin 'today' for the marts (YYYY-MM-DD)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        from orchestration.resources.ops_database import connect_checked, ensure_demo_database
+
+        if settings.ops_database_url == default_ops_database_url():
+            ensure_demo_database(settings.ops_database_url, "demo", log=None)
+        connect_checked(settings.ops_database_url).dispose()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    log_path = DATA_DIR / "logs" / f"demo-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"Running {args.job}; dbt output goes to {log_path}", flush=True)
+    with marketo_sandbox_for_demo(settings), open(log_path, "w") as log, contextlib.redirect_stdout(log):
+        marketo = extract_marketo_for_demo(settings)
+        result = run_pipeline(settings, job_name=args.job, as_of_date=args.as_of_date, log_level="WARNING")
+    if marketo is not None and not marketo.success:
+        print(f"Marketo extraction FAILED (run {marketo.run_id}); the marts hold what raw_marketo had")
+    print(summarize(settings, result))
+    print(f"Pipeline wall time: {time.perf_counter() - started:.1f} s")
+    return 0 if result.success and (marketo is None or marketo.success) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

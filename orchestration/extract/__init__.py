@@ -1,0 +1,1 @@
+"""Streaming extraction from the operational database into Arrow record batches."""

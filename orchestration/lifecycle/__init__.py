@@ -1,0 +1,1 @@
+"""Data lifecycle: hard-delete detection, retention windows and data-subject erasure (LGPD)."""

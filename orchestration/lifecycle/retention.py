@@ -1,0 +1,135 @@
+"""Retention windows, declared once, and their enforcement.
+
+Two kinds of rule:
+
+* ``age``: rows whose ``column`` is older than ``days`` before the as-of instant go.
+* ``superseded``: in an append-only raw table, a version goes once a newer version of
+  the same key has been in force for more than ``days`` (the version stopped being true
+  that long ago). The latest version of every key always stays, so staging is unchanged;
+  the window is longer than the daily inventory history dbt rebuilds (90 days) so that
+  every day it rebuilds still finds the version in force on that day.
+
+A table or column that does not exist (yet) is skipped and reported, never an error: the
+rules cover sources that are optional (Marketo) or added by other parts of the platform.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from orchestration.demo import schema as ops_schema
+from orchestration.lifecycle.sql import LifecycleSql
+
+INTERACTIONS_DAYS = 5 * 365 + 1  # 5 years, leap day included
+RAW_VERSION_DAYS = 180
+REJECTED_ROWS_DAYS = 90
+MARKETO_ACTIVITY_DAYS = 3 * 365 + 1
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    schema: str  # base name (the BigQuery dataset prefix is added at run time)
+    table: str
+    kind: Literal["age", "superseded"]
+    column: str  # age: the event timestamp; superseded: the change cursor
+    days: int
+    key: str = "id"
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def _superseded_rules() -> list[RetentionRule]:
+    return [
+        RetentionRule(
+            "raw_ops",
+            table.name,
+            "superseded",
+            ops_schema.cursor_column(table),
+            RAW_VERSION_DAYS,
+            reason="raw history beyond the current version is kept 180 days (debugging, inventory history)",
+        )
+        for table in ops_schema.TABLES
+    ]
+
+
+RETENTION_RULES: tuple[RetentionRule, ...] = (
+    RetentionRule(
+        "raw_ops", "customer_interactions", "age", "interaction_date", INTERACTIONS_DAYS,
+        reason="support contacts: 5 years (consumer-protection claims window)",
+    ),
+    RetentionRule(
+        "marts", "fact_customer_interactions", "age", "interacted_at", INTERACTIONS_DAYS,
+        reason="the interaction fact follows its raw table",
+    ),
+    RetentionRule(
+        "raw_ops", "_rejected_rows", "age", "detected_at", REJECTED_ROWS_DAYS,
+        reason="quarantined bad input: 90 days to investigate, then gone (may hold personal data)",
+    ),
+    RetentionRule(
+        "raw_marketo", "activities", "age", "activityDate", MARKETO_ACTIVITY_DAYS,
+        reason="marketing engagement events: 3 years",
+    ),
+    RetentionRule(
+        "marts", "fact_marketing_activities", "age", "activity_at", MARKETO_ACTIVITY_DAYS,
+        reason="the marketing activity fact follows its raw table",
+    ),
+    *_superseded_rules(),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RetentionOutcome:
+    rule: RetentionRule
+    rows_deleted: int
+    cutoff: dt.datetime
+    skipped: str | None = None
+
+
+def enforce(
+    sql: LifecycleSql, as_of: dt.datetime, rules: tuple[RetentionRule, ...] = RETENTION_RULES
+) -> list[RetentionOutcome]:
+    """Delete what is out of retention at ``as_of`` (naive UTC); one transaction per table."""
+    outcomes: list[RetentionOutcome] = []
+    tables_by_schema: dict[str, list[str]] = {}
+    for rule in rules:
+        schema = sql.schema_name(rule.schema)
+        cutoff = as_of - dt.timedelta(days=rule.days)
+        if schema not in tables_by_schema:
+            try:
+                tables_by_schema[schema] = sql.tables(schema)
+            except Exception:
+                tables_by_schema[schema] = []
+        if rule.table not in tables_by_schema[schema]:
+            outcomes.append(RetentionOutcome(rule, 0, cutoff, skipped="table does not exist"))
+            continue
+        columns = sql.columns(schema, rule.table)
+        if rule.column not in columns:
+            outcomes.append(RetentionOutcome(rule, 0, cutoff, skipped=f"no column {rule.column}"))
+            continue
+        statement = _age_delete(schema, rule) if rule.kind == "age" else _superseded_delete(schema, rule)
+        (deleted,) = sql.transaction([(statement, {"cutoff": cutoff})])
+        outcomes.append(RetentionOutcome(rule, deleted, cutoff))
+    return outcomes
+
+
+def _age_delete(schema: str, rule: RetentionRule) -> str:
+    return f"delete from {{t:{schema}.{rule.table}}} where cast({rule.column} as timestamp) < @cutoff"
+
+
+def _superseded_delete(schema: str, rule: RetentionRule) -> str:
+    # A version is identified by (key, cursor, _batch_id): publishing never inserts the same
+    # key and cursor twice in one batch.
+    t = f"{{t:{schema}.{rule.table}}}"
+    return (
+        f"delete from {t} as target where exists ("
+        f"select 1 from (select {rule.key} as k, {rule.column} as c, _batch_id as b, "
+        f"lead({rule.column}) over (partition by {rule.key} order by {rule.column}, _loaded_at) as superseded_at "
+        f"from {t}) v "
+        f"where v.k = target.{rule.key} and v.c = target.{rule.column} and v.b = target._batch_id "
+        "and v.superseded_at < @cutoff)"
+    )

@@ -1,0 +1,67 @@
+"""Marketo source: REST/bulk client, export job runner with resumable state, robust CSV parsing.
+
+Plain Python (no Dagster imports), so it can be tested against the sandbox on its own.
+"""
+
+from .bulk import (
+    DEFAULT_LEAD_HISTORY_START,
+    SWEEP_FALLBACK,
+    ExportJobRunner,
+    ExportResult,
+    FileStateStore,
+    InMemoryStateStore,
+    StateStore,
+    Window,
+    split_windows,
+)
+from .client import DownloadResult, MarketoClient
+from .csv_reader import CsvBatchReader, CsvFormatError, read_csv_table
+from .errors import (
+    MarketoAccessDenied,
+    MarketoAuthError,
+    MarketoError,
+    MarketoExportError,
+    MarketoExportQuotaExceeded,
+    MarketoExportTimeout,
+    MarketoFileNotFound,
+    MarketoJobAlreadyQueued,
+    MarketoJobQueueFull,
+    MarketoNotFound,
+    MarketoQuotaExceeded,
+    MarketoRequestError,
+    MarketoRetryableError,
+    MarketoTokenExpired,
+    MarketoUnsupportedFilter,
+)
+
+__all__ = [
+    "DEFAULT_LEAD_HISTORY_START",
+    "SWEEP_FALLBACK",
+    "CsvBatchReader",
+    "CsvFormatError",
+    "DownloadResult",
+    "ExportJobRunner",
+    "ExportResult",
+    "FileStateStore",
+    "InMemoryStateStore",
+    "MarketoAccessDenied",
+    "MarketoAuthError",
+    "MarketoClient",
+    "MarketoError",
+    "MarketoExportError",
+    "MarketoExportQuotaExceeded",
+    "MarketoExportTimeout",
+    "MarketoFileNotFound",
+    "MarketoJobAlreadyQueued",
+    "MarketoJobQueueFull",
+    "MarketoNotFound",
+    "MarketoQuotaExceeded",
+    "MarketoRequestError",
+    "MarketoRetryableError",
+    "MarketoTokenExpired",
+    "MarketoUnsupportedFilter",
+    "StateStore",
+    "Window",
+    "read_csv_table",
+    "split_windows",
+]

@@ -1,0 +1,10 @@
+"""Prepare what loading the definitions needs: the dbt manifest (``make prepare``)."""
+
+from __future__ import annotations
+
+from orchestration.resources.dbt import prepare_manifest
+from orchestration.settings import load_settings
+
+if __name__ == "__main__":
+    path = prepare_manifest(load_settings())
+    print(f"dbt manifest ready: {path}")

@@ -1,0 +1,1 @@
+"""Dagster resources: the operational database, the warehouse, dbt."""

@@ -1,0 +1,120 @@
+"""The dbt project object (built once) and the dbt CLI resource, target picked from WAREHOUSE."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+
+def dbt_target(settings: Settings) -> str:
+    """DBT_TARGET if set, else the target of WAREHOUSE (`bigquery-emulator` when
+    BIGQUERY_EMULATOR_HOST points at the emulator)."""
+    if os.environ.get("DBT_TARGET"):
+        return os.environ["DBT_TARGET"]
+    return "bigquery-emulator" if settings.uses_bigquery_emulator else settings.warehouse
+
+
+def dbt_executable() -> str:
+    # The dbt installed in this environment, so no PATH set-up is needed (code servers
+    # started by `dagster dev` do not inherit an activated virtualenv's PATH).
+    for candidate in (Path(sys.prefix) / "bin" / "dbt", Path(sys.executable).with_name("dbt")):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment the dbt subprocess needs; it inherits os.environ plus these."""
+    return {
+        "DBT_TARGET": dbt_target(settings),
+        "DUCKDB_PATH": str(settings.duckdb_path),
+        "BIGQUERY_DATASET_PREFIX": settings.bigquery_dataset_prefix,
+        "BIGQUERY_LOCATION": settings.bigquery_location,
+        **({"GCP_PROJECT": settings.gcp_project} if settings.gcp_project else {}),
+        **(
+            {"BIGQUERY_EMULATOR_HOST": settings.bigquery_emulator_host}
+            if settings.bigquery_emulator_host
+            else {}
+        ),
+    }
+
+
+@contextlib.contextmanager
+def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """os.environ plus ``values`` while the block runs (dbt subprocesses copy os.environ),
+    restored afterwards so one run's target never leaks into the next run in the process."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@cache
+def dbt_project(target: str) -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=target)
+    if os.environ.get("DAGSTER_IS_DEV_CLI"):
+        # What DbtProject.prepare_if_dev() does, with our dbt rather than the one on PATH,
+        # so `dagster dev` picks up model edits on reload.
+        _parse({**os.environ, "DBT_TARGET": target})
+    return project
+
+
+def _parse(env: dict[str, str]) -> None:
+    subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
+        check=True,
+        env=env,
+        cwd=DBT_PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def prepare_manifest(settings: Settings) -> Path:
+    """Run ``dbt parse`` so the manifest exists (tests, the demo and CI call this)."""
+    env = {**os.environ, **dbt_env(settings)}
+    subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
+        check=True,
+        env=env,
+        cwd=DBT_PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+    )
+    return DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def dbt_resource(settings: Settings) -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=dbt_project(dbt_target(settings)),
+        target=dbt_target(settings),
+        dbt_executable=dbt_executable(),
+    )

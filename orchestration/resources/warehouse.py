@@ -1,0 +1,43 @@
+"""The warehouse resource: DuckDB (local default) or BigQuery (production)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.settings import Settings
+from orchestration.warehouse.base import Warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    kind: str = "duckdb"
+    duckdb_path: str = ""
+    gcp_project: str | None = None
+    bigquery_location: str = "US"
+    bigquery_dataset_prefix: str = ""
+    # Set only for the BigQuery emulator: its REST URL and its Storage Write API host:port.
+    bigquery_api_endpoint: str | None = None
+    bigquery_storage_endpoint: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarehouseResource:
+        return cls(
+            kind=settings.warehouse,
+            duckdb_path=str(settings.duckdb_path),
+            gcp_project=settings.gcp_project,
+            bigquery_location=settings.bigquery_location,
+            bigquery_dataset_prefix=settings.bigquery_dataset_prefix,
+            bigquery_api_endpoint=settings.bigquery_emulator_host,
+            bigquery_storage_endpoint=settings.bigquery_storage_emulator_host,
+        )
+
+    def schema_name(self, base: str) -> str:
+        return f"{self.bigquery_dataset_prefix}{base}" if self.kind == "bigquery" else base
+
+    def get(self) -> Warehouse:
+        if self.kind == "duckdb":
+            from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+            return DuckDBWarehouse(self.duckdb_path)
+        from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
+
+        return BigQueryWarehouse.from_resource(self)

@@ -1,0 +1,142 @@
+"""What every warehouse backend provides to the extraction assets.
+
+A batch is first landed as a Parquet file (streamed, bounded memory, no warehouse lock
+held while the source is read), then published in one atomic step that also records
+the new high-water mark in the load ledger. A crash before the publish commits leaves
+the warehouse exactly as it was; publishing the same rows twice inserts them once,
+because rows already present with the same key and cursor value are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+LOAD_LEDGER = "_loads"
+STATE_TABLE = "_state"  # small JSON values by key, e.g. resumable export state
+METADATA_COLUMNS = ("_batch_id", "_loaded_at")
+
+
+class SchemaDriftError(RuntimeError):
+    """The source schema changed in a way the raw table cannot absorb safely."""
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    schema: str  # warehouse schema / dataset, e.g. raw_ops
+    table: str
+    landing_file: Path
+    key_columns: tuple[str, ...]
+    cursor_column: str
+    batch_id: str
+    arrow_schema: pa.Schema
+    # Rows quarantined by extraction (quarantine.REJECT_SCHEMA), published in the same
+    # transaction into <schema>._rejected_rows. The high-water mark stops at the earliest
+    # rejected cursor so a rejected row is read again until it is fixed at the source.
+    rejected_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    rows_landed: int
+    rows_inserted: int
+    high_water_mark: dt.datetime | None
+    previous_high_water_mark: dt.datetime | None
+    columns_added: tuple[str, ...] = field(default_factory=tuple)
+    rows_rejected: int = 0
+
+
+class Warehouse(Protocol):
+    kind: str
+
+    def high_water_mark(self, schema: str, table: str) -> dt.datetime | None: ...
+
+    def check_schema(self, schema: str, table: str, arrow_schema: pa.Schema) -> list[str]:
+        """Raise SchemaDriftError for incompatible drift; return the columns that would be added."""
+        ...
+
+    def publish(self, request: LoadRequest) -> LoadResult: ...
+
+    def read_state(self, schema: str, key: str) -> dict | None:
+        """The JSON value stored under ``key`` in ``<schema>._state``, or None."""
+        ...
+
+    def write_state(self, schema: str, key: str, value: dict) -> None:
+        """Replace the JSON value under ``key`` (one atomic statement)."""
+        ...
+
+    def row_count(self, schema: str, table: str) -> int: ...
+
+    def list_tables(self, schema: str) -> list[str]:
+        """Names of the tables and views in a schema (dataset), sorted; [] if it does not exist."""
+        ...
+
+
+# Widening a column keeps every existing value representable; anything else is refused.
+def is_compatible_change(old: pa.DataType, new: pa.DataType) -> bool:
+    if old == new:
+        return True
+    if pa.types.is_integer(old) and pa.types.is_integer(new):
+        return new.bit_width >= old.bit_width
+    if pa.types.is_decimal(old) and pa.types.is_decimal(new):
+        return new.scale == old.scale and new.precision >= old.precision
+    if pa.types.is_integer(old) and pa.types.is_decimal(new):
+        return new.precision - new.scale >= 19
+    return False
+
+
+def next_high_water_mark(
+    previous: dt.datetime | None, batch_max: dt.datetime | None, min_rejected: dt.datetime | None
+) -> dt.datetime | None:
+    """The mark after a publish: never backwards, never past the earliest rejected row.
+
+    A rejected row must not be skipped forever: while one is outstanding the mark stays at
+    or below its cursor, so the next run (which reads from mark - lookback) sees it again.
+    """
+    candidate = batch_max
+    if min_rejected is not None:
+        candidate = min_rejected if candidate is None else min(candidate, min_rejected)
+    return max(filter(None, (previous, candidate)), default=None)
+
+
+def plan_schema_change(
+    qualified_table: str, existing: pa.Schema | None, incoming: pa.Schema
+) -> tuple[list[pa.Field], list[pa.Field]]:
+    """Compare a raw table with an incoming batch: (fields to add, fields to widen).
+
+    Raises SchemaDriftError naming the table, column and change for a dropped/renamed
+    column or an incompatible type change, before anything is written.
+    """
+    if existing is None:
+        return [], []
+    problems: list[str] = []
+    to_add: list[pa.Field] = []
+    to_widen: list[pa.Field] = []
+    incoming_by_name = {f.name: f for f in incoming}
+    for old in existing:
+        if old.name in METADATA_COLUMNS:
+            continue
+        new = incoming_by_name.get(old.name)
+        if new is None:
+            candidates = [f.name for f in incoming if f.name not in existing.names and f.type == old.type]
+            hint = f" (renamed to {' or '.join(map(repr, candidates))}?)" if candidates else ""
+            problems.append(
+                f"column {old.name!r} ({old.type}) is missing from the source: dropped or renamed{hint}. "
+                "Raw history keeps it; restore the column or migrate the raw table deliberately"
+            )
+        elif new.type != old.type:
+            if is_compatible_change(old.type, new.type):
+                to_widen.append(new)
+            else:
+                problems.append(f"column {old.name!r} changed type from {old.type} to {new.type}")
+    existing_names = set(existing.names)
+    to_add = [f for f in incoming if f.name not in existing_names]
+    if problems:
+        raise SchemaDriftError(
+            f"schema drift in {qualified_table}: " + "; ".join(problems) + ". Nothing was written."
+        )
+    return to_add, to_widen

@@ -1,0 +1,293 @@
+"""The DuckDB warehouse: one local file, one writing process at a time.
+
+DuckDB lets a single process open a file for writing. Dagster runs the assets that
+write it in one pool (limit 1) and, locally, with the in-process executor; on top of
+that every connection here is short-lived and taken under an advisory file lock, so
+two of our own processes queue instead of failing with "Could not set lock on file".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from orchestration.warehouse.base import (
+    LOAD_LEDGER,
+    STATE_TABLE,
+    LoadRequest,
+    LoadResult,
+    next_high_water_mark,
+    plan_schema_change,
+)
+
+REJECTED_ROWS = "_rejected_rows"
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_integer(arrow_type):
+        return "BIGINT"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE"
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "VARCHAR"
+    raise TypeError(f"no DuckDB type for Arrow type {arrow_type}")
+
+
+class WarehouseLockTimeout(TimeoutError):
+    pass
+
+
+class DuckDBWarehouse:
+    kind = "duckdb"
+    supports_rejected_rows = True
+
+    def __init__(self, path: Path | str, *, lock_timeout_s: float = 600, memory_limit: str = "2GB") -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self.memory_limit = memory_limit
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not self.path.exists():
+            read_only = False  # nothing to read yet; create the file
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a+") as lock_file:
+            mode = fcntl.LOCK_SH if read_only else fcntl.LOCK_EX
+            deadline = time.monotonic() + self.lock_timeout_s
+            while True:
+                try:
+                    fcntl.flock(lock_file, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseLockTimeout(
+                            f"DuckDB warehouse {self.path} (DUCKDB_PATH) stayed locked by another process "
+                            f"for {self.lock_timeout_s:.0f} s"
+                        ) from None
+                    time.sleep(0.2)
+            try:
+                con = duckdb.connect(
+                    str(self.path),
+                    read_only=read_only,
+                    config={"memory_limit": self.memory_limit, "preserve_insertion_order": False},
+                )
+            except duckdb.IOException as exc:
+                raise duckdb.IOException(
+                    f"cannot open the DuckDB warehouse {self.path} (DUCKDB_PATH): {exc}"
+                ) from exc
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def _table_schema(self, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> pa.Schema | None:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+        if not exists:
+            return None
+        return con.execute(f"select * from {_q(schema)}.{_q(table)} limit 0").arrow().schema
+
+    def high_water_mark(self, schema: str, table: str) -> dt.datetime | None:
+        with self.connect(read_only=True) as con:
+            if self._table_schema(con, schema, LOAD_LEDGER) is None:
+                return None
+            return con.execute(
+                f"select max(high_water_mark) from {_q(schema)}.{_q(LOAD_LEDGER)} where table_name = ?",
+                [table],
+            ).fetchone()[0]
+
+    def row_count(self, schema: str, table: str) -> int:
+        with self.connect(read_only=True) as con:
+            return con.execute(f"select count(*) from {_q(schema)}.{_q(table)}").fetchone()[0]
+
+    def list_tables(self, schema: str) -> list[str]:
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "select table_name from information_schema.tables where table_schema = ? order by 1",
+                [schema],
+            ).fetchall()
+        return [name for (name,) in rows]
+
+    def rejected_keys(self, schema: str, table: str) -> set[str]:
+        """Source keys of a table already in the quarantine (<schema>._rejected_rows)."""
+        with self.connect(read_only=True) as con:
+            if self._table_schema(con, schema, REJECTED_ROWS) is None:
+                return set()
+            rows = con.execute(
+                f"select distinct source_key from {_q(schema)}.{_q(REJECTED_ROWS)} where table_name = ?",
+                [table],
+            ).fetchall()
+        return {key for (key,) in rows}
+
+    def check_schema(self, schema: str, table: str, arrow_schema: pa.Schema) -> list[str]:
+        with self.connect(read_only=True) as con:
+            existing = self._table_schema(con, schema, table)
+        to_add, _ = plan_schema_change(f"{schema}.{table}", existing, arrow_schema)
+        return [f.name for f in to_add]
+
+    # -- the atomic publish ----------------------------------------------------------------
+
+    def publish(self, request: LoadRequest) -> LoadResult:
+        schema, table = request.schema, request.table
+        target = f"{_q(schema)}.{_q(table)}"
+        landed = f"read_parquet('{request.landing_file.as_posix()}')"
+        with self.connect() as con:
+            con.execute(f"create schema if not exists {_q(schema)}")
+            con.execute(
+                f"create table if not exists {_q(schema)}.{_q(LOAD_LEDGER)} ("
+                "table_name varchar not null, batch_id varchar not null, cursor_column varchar, "
+                "high_water_mark timestamp, rows_landed bigint, rows_inserted bigint, loaded_at timestamp)"
+            )
+            previous = con.execute(
+                f"select max(high_water_mark) from {_q(schema)}.{_q(LOAD_LEDGER)} where table_name = ?",
+                [table],
+            ).fetchone()[0]
+            existing = self._table_schema(con, schema, table)
+            to_add, to_widen = plan_schema_change(f"{schema}.{table}", existing, request.arrow_schema)
+
+            con.execute("begin transaction")
+            try:
+                if existing is None:
+                    columns_sql = ", ".join(
+                        f"{_q(f.name)} {duckdb_type(f.type)}" for f in request.arrow_schema
+                    )
+                    con.execute(
+                        f"create table {target} ({columns_sql}, _batch_id varchar not null, "
+                        "_loaded_at timestamp not null)"
+                    )
+                for f in to_add:
+                    con.execute(f"alter table {target} add column {_q(f.name)} {duckdb_type(f.type)}")
+                for f in to_widen:
+                    con.execute(f"alter table {target} alter column {_q(f.name)} type {duckdb_type(f.type)}")
+                stats = con.execute(
+                    f"select count(*), max({_q(request.cursor_column)}), min({_q(request.cursor_column)}) "
+                    f"from {landed}"
+                ).fetchone()
+                rows_landed, batch_max, batch_min = stats
+                names = request.arrow_schema.names
+                column_list = ", ".join(_q(n) for n in names)
+                key_match = " and ".join(
+                    f"r.{_q(c)} = s.{_q(c)}" for c in (*request.key_columns, request.cursor_column)
+                )
+                select_landed = (
+                    f"insert into {target} ({column_list}, _batch_id, _loaded_at) "
+                    f"select {', '.join('s.' + _q(n) for n in names)}, ?, now()::timestamp from {landed} s"
+                )
+                raw_max = None
+                if existing is not None:
+                    raw_max = con.execute(
+                        f"select max({_q(request.cursor_column)}) from {target}"
+                    ).fetchone()[0]
+                if raw_max is None or batch_min is None or batch_min > raw_max:
+                    # A duplicate needs the same key and cursor; every landed cursor is past the
+                    # newest raw one (a first load, or no lookback overlap), so nothing can match.
+                    # Skipping the anti-join saves its hash table, the largest memory of a big load.
+                    inserted = con.execute(select_landed, [request.batch_id]).fetchone()[0]
+                else:
+                    # Only raw rows at or after the batch's lowest cursor can be duplicates, and
+                    # DuckDB's zone maps skip the rest, so the anti-join costs what the batch costs.
+                    inserted = con.execute(
+                        f"{select_landed} where not exists (select 1 from {target} r "
+                        f"where r.{_q(request.cursor_column)} >= ? and {key_match})",
+                        [request.batch_id, batch_min],
+                    ).fetchone()[0]
+                rows_rejected, min_rejected = self._publish_rejected(con, request)
+                new_mark = next_high_water_mark(previous, batch_max, min_rejected)
+                con.execute(
+                    f"insert into {_q(schema)}.{_q(LOAD_LEDGER)} values (?, ?, ?, ?, ?, ?, now()::timestamp)",
+                    [table, request.batch_id, request.cursor_column, new_mark, rows_landed, inserted],
+                )
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+        return LoadResult(
+            rows_landed=rows_landed,
+            rows_inserted=inserted,
+            high_water_mark=new_mark,
+            previous_high_water_mark=previous,
+            columns_added=tuple(f.name for f in to_add),
+            rows_rejected=rows_rejected,
+        )
+
+    def _publish_rejected(
+        self, con: duckdb.DuckDBPyConnection, request: LoadRequest
+    ) -> tuple[int, dt.datetime | None]:
+        """Insert the batch's quarantined rows (inside the publish transaction).
+
+        Returns (rejected source rows in this batch, earliest rejected cursor). A problem
+        seen again by a later batch (same table, key, column, cursor and value) is kept
+        once, under the batch that first found it.
+        """
+        if request.rejected_file is None:
+            return 0, None
+        rejected = f"{_q(request.schema)}.{_q(REJECTED_ROWS)}"
+        con.execute(
+            f"create table if not exists {rejected} (table_name varchar not null, source_key varchar not null, "
+            "column_name varchar not null, reason varchar not null, raw_value varchar, cursor_value timestamp, "
+            "batch_id varchar not null, detected_at timestamp not null)"
+        )
+        landed = f"read_parquet('{request.rejected_file.as_posix()}')"
+        rows, min_cursor = con.execute(
+            f"select count(distinct source_key), min(cursor_value) from {landed}"
+        ).fetchone()
+        con.execute(
+            f"insert into {rejected} select s.table_name, s.source_key, s.column_name, s.reason, s.raw_value, "
+            f"s.cursor_value, ?, now()::timestamp from {landed} s where not exists (select 1 from {rejected} r "
+            "where r.table_name = s.table_name and r.source_key = s.source_key and r.column_name = s.column_name "
+            "and r.cursor_value is not distinct from s.cursor_value and r.raw_value is not distinct from s.raw_value)",
+            [request.batch_id],
+        )
+        return rows, min_cursor
+
+    # -- small JSON state (e.g. Marketo export jobs and bookmarks) -------------------------
+
+    def read_state(self, schema: str, key: str) -> dict | None:
+        """The JSON value stored under ``key`` in ``<schema>._state``, or None."""
+        with self.connect(read_only=True) as con:
+            if self._table_schema(con, schema, STATE_TABLE) is None:
+                return None
+            row = con.execute(
+                f"select value from {_q(schema)}.{_q(STATE_TABLE)} where key = ?", [key]
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def write_state(self, schema: str, key: str, value: dict) -> None:
+        """Replace the value under ``key`` in one transaction."""
+        with self.connect() as con:
+            con.execute(f"create schema if not exists {_q(schema)}")
+            con.execute(
+                f"create table if not exists {_q(schema)}.{_q(STATE_TABLE)} ("
+                "key varchar primary key, value json not null, updated_at timestamp not null)"
+            )
+            con.execute(
+                f"insert or replace into {_q(schema)}.{_q(STATE_TABLE)} values (?, ?, now()::timestamp)",
+                [key, json.dumps(value, sort_keys=True)],
+            )

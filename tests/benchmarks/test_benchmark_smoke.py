@@ -1,0 +1,52 @@
+"""``python -m benchmarks --smoke`` end to end: every path loads exactly the source's rows.
+
+Timings are never asserted (they depend on the machine); correctness is: each extraction
+path's row count, ``sum(total)`` and ``sum(id)`` equal the source, and the pipeline's full
+and incremental runs pass every check and carry every source row into raw.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from benchmarks.cli import parse_args, run_benchmarks
+from benchmarks.report import render
+from tests.conftest import skip_or_fail
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+def test_smoke_benchmark_every_path_equals_the_source(tmp_path):
+    if shutil.which("psql") is None:
+        skip_or_fail("the benchmarks need the psql client")
+    options = parse_args(["--smoke", "--output", str(tmp_path / "benchmarks.md")])
+    try:
+        results = run_benchmarks(options)
+    except Exception as exc:
+        if "Connection refused" in str(exc):
+            skip_or_fail(f"PostgreSQL is not reachable: {exc}")
+        raise
+
+    postgres = next(e for e in results.extraction if e.dialect == "postgresql")
+    assert set(postgres.paths) == {"copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql"}
+    for name, summary in postgres.paths.items():
+        if name == "copy_psql":
+            assert summary.correct is None  # the floor writes to /dev/null: nothing to compare
+            continue
+        assert summary.correct, (name, summary.runs, summary.expected_rows, summary.expected_sum_total)
+        assert summary.rows == postgres.order_items > 0
+
+    for extraction in results.extraction:
+        for summary in extraction.paths.values():
+            assert summary.correct is not False, (extraction.dialect, summary.path)
+
+    (pipeline,) = results.pipeline
+    assert pipeline.checks > 0
+    assert pipeline.checks_failed == 0
+    assert pipeline.raw_order_items >= pipeline.expected_raw_order_items
+
+    report = (tmp_path / "benchmarks.md").read_text()
+    assert report == render(results)
+    assert "| target | measured | met |" in report

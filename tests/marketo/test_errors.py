@@ -1,0 +1,95 @@
+"""Spec item 3: errors arrive in HTTP 200 bodies and are classified by their string code."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from orchestration.marketo import (
+    MarketoAccessDenied,
+    MarketoNotFound,
+    MarketoQuotaExceeded,
+    MarketoRequestError,
+    MarketoRetryableError,
+)
+from orchestration.marketo.client import iso
+
+from .conftest import make_client
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("603", MarketoAccessDenied),
+        ("607", MarketoQuotaExceeded),
+        ("609", MarketoRequestError),
+        ("610", MarketoNotFound),
+        ("612", MarketoRequestError),
+    ],
+)
+def test_fatal_codes_raise_their_class_without_retry(sandbox, client, code, cls):
+    sandbox.faults.next_errors = [code]
+    with pytest.raises(cls) as info:
+        client.describe_leads()
+    assert info.value.code == code
+    assert f"Marketo error {code}" in str(info.value)
+    assert info.value.request_id
+    assert sandbox.stats.api_calls == 1  # not retried
+    assert client.calls_used == 0
+
+
+def test_transient_codes_are_retried_until_success(sandbox, client):
+    sandbox.faults.next_errors = ["604", "608", "611", "713", "502"]
+    assert client.describe_leads()
+    assert {c: sandbox.stats.errors_by_code[c] for c in ("604", "608", "611", "713", "502")} == dict.fromkeys(
+        ("604", "608", "611", "713", "502"), 1
+    )
+    assert client.retries == 5
+    assert client.calls_used == 1
+
+
+def test_retryable_error_gives_up_after_max_retries(sandbox):
+    client = make_client(sandbox, max_retries=2)
+    sandbox.faults.next_errors = ["604"] * 5
+    with pytest.raises(MarketoRetryableError):
+        client.describe_leads()
+    assert sandbox.stats.api_calls == 3
+
+
+def test_1003_invalid_fields_fails_with_marketos_message(sandbox, client):
+    end = sandbox.data.end
+    flt = {"updatedAt": {"startAt": iso(end - timedelta(days=1)), "endAt": iso(end)}}
+    with pytest.raises(MarketoRequestError, match="Invalid fields: notAField") as info:
+        client.create_export("leads", filter=flt, fields=["id", "notAField"])
+    assert info.value.code == "1003"
+
+
+def test_sandbox_answers_701_for_a_reversed_range(sandbox, client):
+    end = sandbox.data.end
+    flt = {"createdAt": {"startAt": iso(end), "endAt": iso(end - timedelta(days=1))}}
+    with pytest.raises(MarketoRequestError) as info:
+        client.create_export("activities", filter=flt)
+    assert info.value.code == "701"
+
+
+def test_sandbox_rejects_ranges_over_31_days(sandbox, client):
+    end = sandbox.data.end
+    flt = {"createdAt": {"startAt": iso(end - timedelta(days=32)), "endAt": iso(end)}}
+    with pytest.raises(MarketoRequestError, match="exceeds 31 days"):
+        client.create_export("activities", filter=flt)
+
+
+def test_uri_over_8kb_is_414(sandbox, client):
+    emails = [f"someone{i}@example-pharmacy.com.br" for i in range(300)]
+    with pytest.raises(MarketoRequestError) as info:
+        list(client.get_leads("email", emails))
+    assert info.value.code == "414"
+
+
+def test_body_over_1mb_is_413(sandbox, client):
+    end = sandbox.data.end
+    flt = {"createdAt": {"startAt": iso(end - timedelta(days=1)), "endAt": iso(end)}}
+    with pytest.raises(MarketoRequestError) as info:
+        client.create_export("leads", filter=flt, fields=["x" * 1000] * 1100)
+    assert info.value.code == "413"

@@ -1,0 +1,172 @@
+"""Spec items 4, 5 and 12: rate limit, concurrency, daily quotas, job queue limits."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from orchestration.demo.marketo_sandbox import SandboxConfig, start_sandbox
+from orchestration.marketo import (
+    InMemoryStateStore,
+    MarketoExportQuotaExceeded,
+    MarketoJobQueueFull,
+    MarketoQuotaExceeded,
+)
+from orchestration.marketo.client import iso
+
+from .conftest import expected_activity_guids, ids, make_client, make_runner, run_all
+
+
+def test_sliding_window_rate_limit_606_backs_off_then_succeeds(sandbox_data):
+    config = SandboxConfig(rate_limit_calls=10, rate_limit_window_s=0.5)
+    with start_sandbox(data=sandbox_data, config=config) as sandbox:
+        client = make_client(sandbox, backoff_base_s=0.1, backoff_max_s=0.5, max_retries=10)
+        for _ in range(30):
+            assert client.describe_leads()
+        assert sandbox.stats.errors_by_code["606"] > 0
+        assert sandbox.stats.counted_calls == 30
+        assert client.calls_used == 30
+
+
+def test_injected_606_is_retried(sandbox, client):
+    sandbox.faults.rate_limit_next_calls = 3
+    assert client.activity_types()
+    assert sandbox.stats.errors_by_code["606"] == 3
+    assert client.retries == 3
+
+
+def test_never_more_than_10_calls_in_flight(sandbox, client):
+    sandbox.faults.latency_s = 0.03
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(lambda _: len(client.activity_types()), range(80)))
+    assert results == [9] * 80
+    assert 5 <= sandbox.stats.max_concurrent <= 10
+    assert sandbox.stats.errors_by_code["615"] == 0
+
+
+def test_10_clients_in_one_process_share_the_instance_limit(sandbox):
+    sandbox.faults.latency_s = 0.03
+    clients = [make_client(sandbox) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        list(pool.map(lambda i: clients[i % 4].activity_types(), range(80)))
+    assert sandbox.stats.max_concurrent <= 10
+    assert sandbox.stats.errors_by_code["615"] == 0
+
+
+def test_615_backs_off_and_succeeds(sandbox):
+    client = make_client(sandbox, max_retries=40)  # 20 threads contend for 3 slots: many retries each
+    sandbox.faults.latency_s = 0.02
+    sandbox.faults.concurrency_limit = 3
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda _: len(client.activity_types()), range(40)))
+    assert results == [9] * 40
+    assert sandbox.stats.errors_by_code["615"] > 0
+    assert sandbox.stats.max_concurrent <= 10
+
+
+def test_607_stops_cleanly_and_the_rerun_resumes_the_same_export(sandbox, client):
+    end = sandbox.data.end
+    start = end - timedelta(days=40)
+    store = InMemoryStateStore()
+    runner = make_runner(client, store, entity="activities")
+    loaded = []
+    with pytest.raises(MarketoQuotaExceeded, match="Daily quota reached") as info:
+        for result in runner.run(start, end):
+            loaded.append(result)
+            runner.commit(result)
+            sandbox.faults.daily_quota_exhausted = True
+    assert info.value.code == "607"
+    state = store.get("activities")
+    assert state["bookmark"] == iso(start + timedelta(days=31))
+    pending = [job["exportId"] for job in state["jobs"].values()]
+    assert len(pending) == 1  # the second window's job was already created: kept, not lost
+    sandbox.faults.daily_quota_exhausted = False
+    created_before = sandbox.stats.jobs_created
+    rest = run_all(make_runner(make_client(sandbox), store, entity="activities"), start, end)
+    assert [r.export_id for r in rest] == pending
+    assert sandbox.stats.jobs_created == created_before
+    assert set(ids(loaded + rest, "marketoGUID")) == expected_activity_guids(sandbox.data, start, end)
+
+
+def test_export_daily_quota_stops_cleanly(sandbox, client):
+    end = sandbox.data.end
+    store = InMemoryStateStore()
+    sandbox.faults.export_quota_exhausted = True
+    with pytest.raises(MarketoExportQuotaExceeded, match="Export daily quota exceeded"):
+        list(make_runner(client, store, entity="activities").run(end - timedelta(days=10), end))
+    assert store.get("activities") is None or store.get("activities")["bookmark"] is None
+    sandbox.faults.export_quota_exhausted = False
+    results = run_all(make_runner(client, store, entity="activities"), end - timedelta(days=10), end)
+    assert set(ids(results, "marketoGUID")) == expected_activity_guids(
+        sandbox.data, end - timedelta(days=10), end
+    )
+
+
+def test_export_quota_in_bytes_is_enforced_by_the_sandbox(sandbox, client):
+    sandbox.config.export_daily_quota_bytes = 1
+    end = sandbox.data.end
+    run_all(make_runner(client, entity="activities"), end - timedelta(days=2), end)  # the first job fits
+    with pytest.raises(MarketoExportQuotaExceeded):
+        list(make_runner(client, entity="activities", state_key="b").run(end - timedelta(days=2), end))
+
+
+def test_too_many_jobs_in_queue_is_retried_later(sandbox, client):
+    sandbox.faults.queue_full_next_enqueues = 3
+    end = sandbox.data.end
+    results = run_all(
+        make_runner(client, entity="activities", queue_retry_s=0.01), end - timedelta(days=5), end
+    )
+    assert set(ids(results, "marketoGUID")) == expected_activity_guids(
+        sandbox.data, end - timedelta(days=5), end
+    )
+    assert sandbox.stats.enqueue_rejected == 3
+    assert sandbox.stats.jobs_created == 1
+
+
+def test_sandbox_queue_holds_at_most_10_jobs(sandbox, client):
+    sandbox.config.job_step_polls = None  # nothing moves on its own
+    end = sandbox.data.end
+    flt = {"createdAt": {"startAt": iso(end - timedelta(days=1)), "endAt": iso(end)}}
+    jobs = [client.create_export("activities", filter=flt)["exportId"] for _ in range(11)]
+    for export_id in jobs[:10]:
+        client.enqueue_export("activities", export_id)
+    with pytest.raises(MarketoJobQueueFull, match="Too many jobs in queue"):
+        client.enqueue_export("activities", jobs[10])
+    assert sandbox.stats.max_queued == 10
+
+
+def test_at_most_2_processing_and_our_runners_stay_within_the_limits(sandbox):
+    sandbox.config.job_step_polls = None
+    sandbox.config.job_step_seconds = 0.05
+    end = sandbox.data.end
+    errors: list[BaseException] = []
+    found: dict[str, set] = {}
+
+    def run(entity: str, key: str) -> None:
+        try:
+            runner = make_runner(make_client(sandbox), entity=entity, state_key=key, fields=None)
+            if entity == "leads":
+                runner = make_runner(
+                    make_client(sandbox), entity=entity, state_key=key, fields=["id", "email", "updatedAt"]
+                )
+            results = run_all(runner, end - timedelta(days=80), end)
+            found[key] = set(ids(results, "id" if entity == "leads" else "marketoGUID"))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=("activities", "a1")),
+        threading.Thread(target=run, args=("activities", "a2")),
+        threading.Thread(target=run, args=("leads", "l1")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sandbox.stats.max_processing == 2
+    assert sandbox.stats.max_queued <= 10
+    assert found["a1"] == found["a2"] == expected_activity_guids(sandbox.data, end - timedelta(days=80), end)

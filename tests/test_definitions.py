@@ -1,0 +1,104 @@
+"""The code location loads and holds what the UI and the schedules rely on."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from orchestration.resources.dbt import prepare_manifest
+from orchestration.settings import SettingsError, load_settings
+
+OPS_TABLES = {
+    "categories", "suppliers", "warehouses", "customers", "products",
+    "inventory", "pricing", "orders", "order_items", "customer_interactions",
+}  # fmt: skip
+MARTS = {
+    "dim_customers", "dim_products", "dim_suppliers", "dim_date", "fact_orders",
+    "fact_inventory_snapshots", "fact_customer_interactions", "customer_360",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    prepare_manifest(load_settings({}))
+    from orchestration.definitions import build_definitions
+
+    return build_definitions(load_settings({}))
+
+
+def test_every_operational_table_has_an_extraction_asset(defs):
+    keys = {key.path[-1] for key in defs.resolve_all_asset_keys() if key.path[0] == "raw_ops"}
+    # Underscore tables are the platform's own bookkeeping (raw_ops._deleted_keys).
+    assert {k for k in keys if not k.startswith("_")} == OPS_TABLES
+
+
+def test_marts_are_assets_downstream_of_the_raw_tables(defs):
+    graph = defs.resolve_asset_graph()
+    mart_keys = {dg.AssetKey(["marts", name]) for name in MARTS}
+    assert mart_keys <= set(graph.get_all_asset_keys())
+    upstream = graph.get(dg.AssetKey(["marts", "fact_orders"])).parent_keys
+    assert upstream, "fact_orders has parents"
+    ancestors = set()
+    frontier = {dg.AssetKey(["marts", "fact_orders"])}
+    while frontier:
+        key = frontier.pop()
+        for parent in graph.get(key).parent_keys:
+            if parent not in ancestors:
+                ancestors.add(parent)
+                frontier.add(parent)
+    assert dg.AssetKey(["raw_ops", "order_items"]) in ancestors
+    assert dg.AssetKey(["raw_ops", "orders"]) in ancestors
+
+
+def test_every_asset_has_group_owner_description_and_kind(defs):
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if not node.is_materializable:
+            continue
+        assert node.group_name, f"{key} has no group"
+        assert node.owners, f"{key} has no owner"
+        assert node.description, f"{key} has no description"
+        assert node.kinds, f"{key} has no kind"
+
+
+def test_dbt_tests_are_asset_checks(defs):
+    checks = defs.resolve_asset_graph().asset_check_keys
+    fact_checks = {c.name for c in checks if c.asset_key == dg.AssetKey(["marts", "fact_orders"])}
+    assert any(name.startswith("unique_") for name in fact_checks)
+    assert any(name.startswith("not_null_") for name in fact_checks)
+
+
+def test_jobs_and_schedules(defs):
+    assert {s.name for s in defs.schedules} >= {"hourly_incremental_schedule", "daily_full_build_schedule"}
+    hourly = defs.resolve_job_def("hourly_incremental")
+    daily = defs.resolve_job_def("daily_full_build")
+    assert hourly and daily
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["hourly_incremental_schedule"].cron_schedule == "15 * * * *"
+
+
+def test_duckdb_runs_in_process_so_only_one_writer_exists(defs):
+    assert defs.executor.name == "in_process"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"WAREHOUSE": "snowflake"}, "WAREHOUSE"),
+        ({"OPS_DATABASE_URL": "not a url"}, "OPS_DATABASE_URL"),
+        ({"WAREHOUSE": "bigquery"}, "GCP_PROJECT"),
+    ],
+)
+def test_bad_settings_name_the_variable(env, variable):
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(env)
+
+
+def test_unreachable_database_names_the_setting_and_hides_the_password():
+    from orchestration.resources.ops_database import connect_checked
+
+    with pytest.raises(SettingsError) as info:
+        connect_checked("postgresql+psycopg://app:s3cr3t-pw@127.0.0.1:1/nowhere")
+    assert "OPS_DATABASE_URL" in str(info.value)
+    assert "s3cr3t-pw" not in str(info.value)
