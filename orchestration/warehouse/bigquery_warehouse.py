@@ -635,7 +635,6 @@ limit 1;
             columns_added=tuple(f.name for f in to_add),
         )
 
-
     # -- small JSON state (e.g. Marketo export jobs and bookmarks) -------------------------
 
     def read_state(self, schema: str, key: str) -> dict | None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlalchemy as sa
-from orchestration.demo.generator import Scale, advance, generate
 
+from orchestration.demo.generator import Scale, advance, generate
 from orchestration.resources.dbt import prepare_manifest
 from orchestration.settings import Settings, load_settings
 
