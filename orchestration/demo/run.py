@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 import sys
 import time
@@ -21,8 +22,10 @@ from orchestration.settings import DATA_DIR, Settings, SettingsError, default_op
 
 
 @contextlib.contextmanager
-def marketo_sandbox_for_demo(settings: Settings) -> Iterator[None]:
-    """Start the Marketo sandbox unless MARKETO_BASE_URL points at a real instance."""
+def marketo_sandbox_for_demo(settings: Settings, *, end: dt.datetime | None = None) -> Iterator[None]:
+    """Start the Marketo sandbox unless MARKETO_BASE_URL points at a real instance.
+
+    ``end``: where the sandbox's data ends (default: now)."""
     if os.environ.get("MARKETO_BASE_URL"):
         yield
         return
@@ -31,7 +34,7 @@ def marketo_sandbox_for_demo(settings: Settings) -> Iterator[None]:
     except ImportError:  # the Marketo source is optional for the operational pipeline
         yield
         return
-    with sandbox_environment(settings):
+    with sandbox_environment(settings, end=end):
         yield
 
 

@@ -38,6 +38,8 @@ from tests.bigquery.table_equality import Table, compare_tables, normalise
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 
 DEMO_END = dt.datetime(2026, 6, 30, 12, 0, 0)
+# Each run starts its own Marketo sandbox: pinned to one end, all serve the same activities.
+SANDBOX_END = DEMO_END.replace(tzinfo=dt.UTC)
 AS_OF_DATE = "2026-06-30"
 MARKETO_DAYS = (dt.date(2026, 6, 23), dt.date(2026, 6, 29))
 MARTS = "marts"
@@ -87,7 +89,7 @@ def _run(settings: Settings, job: str, monkeypatch: pytest.MonkeyPatch) -> float
     # The dbt target follows the settings; a DBT_TARGET left in the environment would win.
     monkeypatch.delenv("DBT_TARGET", raising=False)
     started = time.perf_counter()
-    with marketo_sandbox_for_demo(settings):
+    with marketo_sandbox_for_demo(settings, end=SANDBOX_END):
         if job == "daily_full_build":
             _extract_marketo(settings)
         result = run_pipeline(settings, job_name=job, as_of_date=AS_OF_DATE, log_level="WARNING")

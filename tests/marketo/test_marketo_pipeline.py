@@ -124,6 +124,17 @@ def metadata_by_asset(result) -> dict[str, dict]:
     return out
 
 
+def failure_texts(result) -> Iterator[str]:
+    """What failed steps raised, causes included (a step failure event's own message only
+    says that the step failed)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error is not None:
+                yield error.message
+                error = error.cause
+
+
 def assert_success(result) -> None:
     failures = [str(e.message) for e in result.all_events if e.is_failure]
     assert result.success, "run failed:\n" + "\n".join(failures)
@@ -201,8 +212,8 @@ def test_interrupted_marketo_run_resumes_to_the_same_rows(operational_base, tmp_
         stop.set()
         watcher.join()
         assert not interrupted.success, "the 607 must stop the run"
-        failures = " ".join(str(e.message) for e in interrupted.all_events if e.is_failure)
-        assert "607" in failures or "quota" in failures.lower()
+        failures = " ".join(failure_texts(interrupted))
+        assert "607" in failures or "quota" in failures.lower(), failures
         with harness.warehouse() as con:
             state = con.execute("select count(*) from raw_marketo._state").fetchone()[0]
         assert state >= 1, "the export state was kept for the next run"

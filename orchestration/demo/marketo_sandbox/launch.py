@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .data import SandboxData
@@ -44,10 +44,15 @@ def sandbox_variables(handle: SandboxHandle, data: SandboxData) -> dict[str, str
 
 
 @contextlib.contextmanager
-def sandbox_environment(settings: Any, *, seed: int = 42, port: int = 0) -> Iterator[SandboxHandle]:
-    """Run the sandbox and point ``MARKETO_*`` at it for the duration of the block."""
+def sandbox_environment(
+    settings: Any, *, seed: int = 42, port: int = 0, end: datetime | None = None
+) -> Iterator[SandboxHandle]:
+    """Run the sandbox and point ``MARKETO_*`` at it for the duration of the block.
+
+    Its data ends at ``end`` (default: now); two sandboxes with the same seed, source and
+    ``end`` serve identical leads and activities, which runs compared with each other need."""
     emails = customer_emails_from_database(settings.ops_database_url)
-    data = SandboxData.build(seed, customer_emails=emails)
+    data = SandboxData.build(seed, end, customer_emails=emails)
     handle = start_sandbox(port, data=data)
     values = sandbox_variables(handle, data)
     saved = {name: os.environ.get(name) for name in values}
