@@ -80,9 +80,20 @@ def summarize(settings: Settings, result) -> str:
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            checks["passed" if evaluation.passed else "failed"] += 1
-            if not evaluation.passed:
-                failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+            # A failed WARN check (e.g. a suite not validated on this warehouse) blocks nothing:
+            # count it apart so the summary does not call it a failure.
+            outcome = (
+                "passed"
+                if evaluation.passed
+                else "warned"
+                if evaluation.severity == dg.AssetCheckSeverity.WARN
+                else "failed"
+            )
+            checks[outcome] += 1
+            if outcome != "passed":
+                failed_checks.append(
+                    f"{outcome.upper()} {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                )
     resource = WarehouseResource.from_settings(settings)
     warehouse = resource.get()  # DuckDB file or BigQuery datasets, through the same calls
     marts, raw_ops = resource.schema_name("marts"), resource.schema_name("raw_ops")
@@ -100,8 +111,8 @@ def summarize(settings: Settings, result) -> str:
     ]
     if hasattr(warehouse, "close"):
         warehouse.close()
-    lines += ["", f"Checks: {checks['passed']} passed, {checks['failed']} failed"]
-    lines += [f"  FAILED {name}" for name in failed_checks]
+    lines += ["", f"Checks: {checks['passed']} passed, {checks['failed']} failed, {checks['warned']} warned"]
+    lines += [f"  {name}" for name in failed_checks]
     lines.append(f"Run {'succeeded' if result.success else 'FAILED'}: {result.run_id}")
     return "\n".join(lines)
 
