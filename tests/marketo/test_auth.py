@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import traceback
 from datetime import timedelta
 
 import pytest
 import requests
 
+from orchestration.demo.marketo_sandbox import SandboxConfig, start_sandbox
 from orchestration.marketo import MarketoAuthError, MarketoClient
 
-from .conftest import expected_activity_guids, make_runner, run_all
+from .conftest import expected_activity_guids, make_client, make_runner, run_all
 
 
 def test_token_is_reused_across_calls(sandbox, client):
@@ -21,6 +23,26 @@ def test_token_is_reused_across_calls(sandbox, client):
     assert sandbox.stats.tokens_issued == 1
     assert client.token_requests == 1
     assert client.calls_used == 15
+
+
+def test_token_is_refreshed_before_it_expires_without_a_602(sandbox_data):
+    """Marketo hands back the same token until it expires; inside the refresh margin the
+    client asks once, and once the token's time is up it gets a new one before calling."""
+    config = SandboxConfig(rate_limit_calls=1_000_000, token_ttl_s=3.0)
+    with start_sandbox(data=sandbox_data, config=config) as handle:
+        client = make_client(handle, token_refresh_margin_s=1.5)
+        started = time.monotonic()
+        for _ in range(3):
+            client.describe_leads()  # one token, reused
+        assert (client.token_requests, handle.stats.tokens_issued) == (1, 1)
+        time.sleep(max(0.0, started + 1.7 - time.monotonic()))
+        client.describe_leads()  # inside the margin: asks, gets the same token back
+        assert (client.token_requests, handle.stats.tokens_issued) == (2, 1)
+        time.sleep(max(0.0, started + 3.2 - time.monotonic()))
+        client.describe_leads()  # expired: a new token first, then the call
+        assert (client.token_requests, handle.stats.tokens_issued) == (3, 2)
+        assert handle.stats.errors_by_code.get("601", 0) == handle.stats.errors_by_code.get("602", 0) == 0
+        assert client.calls_used == 5
 
 
 def test_602_during_paging_refreshes_once_and_retries(sandbox, client):

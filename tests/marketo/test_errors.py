@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,26 +14,28 @@ from orchestration.marketo import (
     MarketoRetryableError,
 )
 from orchestration.marketo.client import iso
+from orchestration.marketo.errors import classify, next_quota_reset
 
 from .conftest import make_client
 
 
 @pytest.mark.parametrize(
-    ("code", "cls"),
+    ("code", "cls", "hint"),
     [
-        ("603", MarketoAccessDenied),
-        ("607", MarketoQuotaExceeded),
-        ("609", MarketoRequestError),
-        ("610", MarketoNotFound),
-        ("612", MarketoRequestError),
+        ("603", MarketoAccessDenied, "role lacks a permission this call needs (Read-Only Lead"),
+        ("607", MarketoQuotaExceeded, "resets at midnight US Central"),
+        ("609", MarketoRequestError, "Content-Type is wrong"),
+        ("610", MarketoNotFound, "Check MARKETO_BASE_URL"),
+        ("612", MarketoRequestError, "Content-Type is wrong"),
     ],
 )
-def test_fatal_codes_raise_their_class_without_retry(sandbox, client, code, cls):
+def test_fatal_codes_raise_their_class_without_retry(sandbox, client, code, cls, hint):
     sandbox.faults.next_errors = [code]
     with pytest.raises(cls) as info:
         client.describe_leads()
     assert info.value.code == code
     assert f"Marketo error {code}" in str(info.value)
+    assert hint in str(info.value)
     assert info.value.request_id
     assert sandbox.stats.api_calls == 1  # not retried
     assert client.calls_used == 0
@@ -63,6 +65,23 @@ def test_1003_invalid_fields_fails_with_marketos_message(sandbox, client):
     with pytest.raises(MarketoRequestError, match="Invalid fields: notAField") as info:
         client.create_export("leads", filter=flt, fields=["id", "notAField"])
     assert info.value.code == "1003"
+    assert "not valid for this subscription" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("now", "reset"),
+    [
+        ("2026-11-29T07:00:00+00:00", "2026-11-30T06:00:00+00:00"),  # CST, UTC-6
+        ("2026-07-01T12:00:00+00:00", "2026-07-02T05:00:00+00:00"),  # CDT, UTC-5
+        ("2026-07-02T04:59:00+00:00", "2026-07-02T05:00:00+00:00"),  # one minute before it
+    ],
+)
+def test_quota_errors_name_the_next_reset_in_utc(now, reset):
+    assert next_quota_reset(datetime.fromisoformat(now)) == datetime.fromisoformat(reset)
+    error = classify("607", "Daily quota reached")
+    assert isinstance(error, MarketoQuotaExceeded)
+    assert f"({next_quota_reset():%Y-%m-%d %H:%M} UTC)" in str(error)
+    assert "resumes the same jobs" in str(error)
 
 
 def test_sandbox_answers_701_for_a_reversed_range(sandbox, client):

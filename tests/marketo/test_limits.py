@@ -105,6 +105,34 @@ def test_export_daily_quota_stops_cleanly(sandbox, client):
     )
 
 
+def test_export_quota_running_out_mid_run_keeps_pending_jobs_and_the_rerun_finishes(sandbox, client):
+    end = sandbox.data.end
+    start = end - timedelta(days=80)  # three windows
+    store = InMemoryStateStore()
+    runner = make_runner(client, store, entity="activities")
+    loaded = []
+    with pytest.raises(MarketoExportQuotaExceeded, match="Export daily quota exceeded") as info:
+        for result in runner.run(start, end):
+            loaded.append(result)
+            runner.commit(result)
+            sandbox.faults.export_quota_exhausted = True  # the 500 MB/day are gone after the first file
+    assert info.value.code == "1029"
+    assert "resumes the same jobs" in str(info.value)
+    assert len(loaded) in (1, 2)  # the second window's job may already have been enqueued
+    state = store.get("activities")
+    assert state["bookmark"] == iso(loaded[-1].window.end)
+    pending = {job["exportId"] for job in state["jobs"].values() if job.get("exportId")}
+    assert pending, "the jobs created before the quota ran out must be kept"
+    sandbox.faults.export_quota_exhausted = False
+    created_before = sandbox.stats.jobs_created
+    rest = run_all(make_runner(make_client(sandbox), store, entity="activities"), start, end)
+    assert pending <= {r.export_id for r in rest}  # resumed, not recreated
+    assert sandbox.stats.jobs_created - created_before == len(rest) - len(pending)
+    guids = ids(loaded + rest, "marketoGUID")
+    assert len(guids) == len(set(guids))
+    assert set(guids) == expected_activity_guids(sandbox.data, start, end)
+
+
 def test_export_quota_in_bytes_is_enforced_by_the_sandbox(sandbox, client):
     sandbox.config.export_daily_quota_bytes = 1
     end = sandbox.data.end
