@@ -1,4 +1,7 @@
-"""Run one table's suite: the new batch through GE (pandas), the rest as SQL in DuckDB."""
+"""Run one table's suite: the new batch through GE (pandas), the rest as SQL in the warehouse.
+
+The same suite runs on DuckDB and on BigQuery (orchestration/quality/engines.py).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,14 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import duckdb
-
+from orchestration.quality.engines import QueryEngine, open_engine
 from orchestration.quality.outcome import ExpectationOutcome, SuiteOutcome
 from orchestration.quality.spec import SuiteSpec, load_suites
-from orchestration.quality.sql_checks import SqlTarget, q, run_sql_expectation
+from orchestration.quality.sql_checks import SqlTarget, run_sql_expectation
 from orchestration.settings import DATA_DIR, EXPECTATIONS_DIR
 from orchestration.warehouse.base import LOAD_LEDGER
-from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 DATA_DOCS_DIR_VARIABLE = "QUALITY_DATA_DOCS_DIR"
 
@@ -38,33 +40,20 @@ def find_suite(layer: str, table: str, expectations_dir: Path = EXPECTATIONS_DIR
         ) from None
 
 
-def latest_batch_id(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str | None:
+def latest_batch_id(engine: QueryEngine, schema: str, table: str) -> str | None:
     """The batch most recently published for ``table``, from the load ledger."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, LOAD_LEDGER],
-    ).fetchone()[0]
-    if not exists:
+    if not engine.table_exists(schema, LOAD_LEDGER):
         return None
-    row = con.execute(
-        f"select batch_id from {q(schema)}.{q(LOAD_LEDGER)} where table_name = ? "
+    rows = engine.rows(
+        f"select batch_id from {engine.relation(schema, LOAD_LEDGER)} where table_name = $table "
         "order by loaded_at desc, batch_id desc limit 1",
-        [table],
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
+        {"table": table},
     )
+    return rows[0][0] if rows else None
 
 
 def run_suite_spec(
-    warehouse: DuckDBWarehouse,
+    warehouse: Any,
     suite: SuiteSpec,
     *,
     batch_id: str | None = None,
@@ -82,37 +71,34 @@ def run_suite_spec(
     schemas = schemas or {}
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     physical = schemas.get(suite.layer, suite.layer)
-    relation = f"{q(physical)}.{q(suite.table)}"
-
-    def resolve(default_layer: str, name: str) -> str:
-        layer, _, table = name.rpartition(".")
-        layer = layer or default_layer
-        return f"{q(schemas.get(layer, layer))}.{q(table)}"
 
     gx_specs = [s for s in suite.expectations if not s.runs_in_sql]
     sql_specs = [s for s in suite.expectations if s.runs_in_sql]
     notes: list[str] = []
-    with warehouse.connect(read_only=True) as con:
-        if not _table_exists(con, physical, suite.table):
-            raise SuiteNotFoundError(f"{physical}.{suite.table} does not exist in {warehouse.path}")
+    with open_engine(warehouse) as engine:
+        relation = engine.relation(physical, suite.table)
+
+        def resolve(default_layer: str, name: str) -> str:
+            layer, _, table = name.rpartition(".")
+            layer = layer or default_layer
+            return engine.relation(schemas.get(layer, layer), table)
+
+        if not engine.table_exists(physical, suite.table):
+            raise SuiteNotFoundError(f"{physical}.{suite.table} does not exist in {engine.location}")
         if suite.is_batched and batch_id is None:
-            batch_id = latest_batch_id(con, physical, suite.table)
+            batch_id = latest_batch_id(engine, physical, suite.table)
             if batch_id is None:
                 raise SuiteNotFoundError(f"{physical}.{suite.table} has no load in {physical}.{LOAD_LEDGER}")
-        if suite.is_batched:
-            frame = con.execute(
-                f"select * from {relation} where {q(suite.batch_column)} = ?", [batch_id]
-            ).df()
-        else:
-            frame = con.execute(f"select * from {relation}").df()
         target = SqlTarget(
             suite=suite,
+            engine=engine,
             relation=relation,
             batch_id=batch_id,
-            ledger=f"{q(physical)}.{q(LOAD_LEDGER)}" if suite.is_batched else None,
+            ledger=engine.relation(physical, LOAD_LEDGER) if suite.is_batched else None,
             resolve=resolve,
         )
-        sql_results = {id(s): run_sql_expectation(con, target, s) for s in sql_specs}
+        frame = engine.frame(f"select * from {relation} where {target.batch_where()}", target.params)
+        sql_results = {id(s): run_sql_expectation(target, s) for s in sql_specs}
     if suite.is_batched and frame.empty:
         notes.append(f"batch {batch_id} inserted no rows; batch expectations ran on an empty frame")
 
@@ -137,7 +123,7 @@ def run_suite_spec(
 
 
 def run_suite(
-    warehouse: DuckDBWarehouse,
+    warehouse: Any,
     schema: str,
     table: str,
     *,

@@ -1,9 +1,14 @@
 """Expectations pushed down to the warehouse as SQL.
 
 They look beyond the new batch (history, other tables, the load ledger), which the
-pandas batch cannot see, and DuckDB answers them without moving rows to Python.
+pandas batch cannot see, and the warehouse answers them without moving rows to Python.
 Every query is bounded by the batch where it can be: uniqueness looks only at keys
 (or values) the batch touched; referential integrity only at the batch's rows.
+
+One text for both engines: the SQL here is the common ground of DuckDB and GoogleSQL
+(joins with USING, window functions in subqueries rather than QUALIFY, CASE rather
+than FILTER, explicit GROUP BY and ORDER BY lists); an engine
+(orchestration/quality/engines.py) quotes names and binds the ``$name`` parameters.
 """
 
 from __future__ import annotations
@@ -13,16 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-
+from orchestration.quality.engines import QueryEngine
 from orchestration.quality.outcome import ExpectationOutcome
 from orchestration.quality.spec import ExpectationSpec, SuiteSpec
 
 SAMPLE_SIZE = 5
-
-
-def q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,39 @@ class SqlTarget:
     """The relation being checked and how to select the rows under validation."""
 
     suite: SuiteSpec
-    relation: str  # quoted, schema-qualified
+    engine: QueryEngine
+    relation: str  # quoted, fully qualified
     batch_id: str | None
-    ledger: str | None  # quoted, schema-qualified load ledger for batched tables
+    ledger: str | None  # quoted, fully qualified load ledger for batched tables
     resolve: Callable[[str, str], str]  # (default layer, "layer.table" or "table") -> quoted relation
+
+    def q(self, identifier: str) -> str:
+        return self.engine.quote(identifier)
+
+    def columns(self, names: Sequence[str], alias: str = "") -> str:
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(prefix + self.q(c) for c in names)
 
     def batch_where(self, alias: str = "") -> str:
         if self.batch_id is None or self.suite.batch_column is None:
             return "true"
         prefix = f"{alias}." if alias else ""
-        return f"{prefix}{q(self.suite.batch_column)} = $batch_id"
+        return f"{prefix}{self.q(self.suite.batch_column)} = $batch_id"
 
     @property
     def params(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id} if self.batch_id is not None and self.suite.batch_column else {}
 
+    def one(self, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
+        return self.engine.rows(sql, self.params if params is None else params)[0]
 
-def _rows_as_dicts(cursor: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> list[dict[str, Any]]:
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    def samples(self, sql: str, columns: Sequence[str], *, unexpected: int) -> list[dict[str, Any]]:
+        """At most SAMPLE_SIZE rows of ``sql`` as dicts (``sql`` orders them); no query when
+        nothing was unexpected (on BigQuery every query bills at least 10 MB)."""
+        if not unexpected:
+            return []
+        rows = self.engine.rows(f"{sql} limit {SAMPLE_SIZE}", self.params)
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def _percent(part: int, whole: int) -> float:
@@ -60,83 +75,81 @@ def _target_columns(spec: ExpectationSpec) -> list[str]:
     return list(spec.kwargs["column_list"])
 
 
-def check_uniqueness(
-    con: duckdb.DuckDBPyConnection, target: SqlTarget, spec: ExpectationSpec
-) -> ExpectationOutcome:
-    suite = target.suite
+def check_uniqueness(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOutcome:
+    suite, rel = target.suite, target.relation
     columns = _target_columns(spec)
-    cols = ", ".join(q(c) for c in columns)
-    key = ", ".join(q(c) for c in suite.key)
+    cols = target.columns(columns)
+    key = target.columns(suite.key)
+    not_null = " and ".join(f"{target.q(c)} is not null" for c in columns)
     if spec.scope == "table":
-        sql = (
-            f"with groups as (select {cols}, count(*) as n from {target.relation} "
-            f"where {' and '.join(f'{q(c)} is not null' for c in columns)} group by all), "
-            f"total as (select count(*) as rows from {target.relation}) "
-            f"select (select coalesce(sum(n), 0) from groups where n > 1), (select rows from total), "
-            f"(select list(struct_pack({', '.join(f'{q(c)} := {q(c)}' for c in columns)})) "
-            f" from (select * from groups where n > 1 limit {SAMPLE_SIZE}))"
+        groups = f"with groups as (select {cols}, count(*) as n from {rel} where {not_null} group by {cols}) "
+        unexpected, denominator = target.one(
+            f"{groups}select (select coalesce(sum(n), 0) from groups where n > 1), "
+            f"(select count(*) from {rel})"
         )
-        unexpected, denominator, samples = con.execute(sql).fetchone()
+        samples = target.samples(
+            f"{groups}select {cols} from groups where n > 1 order by {cols}", columns, unexpected=unexpected
+        )
     elif tuple(columns) == suite.key:
         # The key itself: its latest version (highest cursor) must be a single row.
-        cursor = q(suite.cursor)
-        sql = (
-            f"with touched as (select distinct {key} from {target.relation} where {target.batch_where()}), "
+        cursor = target.q(suite.cursor)
+        latest = (
+            f"with touched as (select distinct {key} from {rel} where {target.batch_where()}), "
             f"versions as (select {key}, {cursor}, count(*) as n "
-            f"from {target.relation} semi join touched using ({key}) group by {key}, {cursor}), "
-            f"latest as (select * from versions "
-            f"qualify rank() over (partition by {key} order by {cursor} desc) = 1) "
-            f"select (select coalesce(sum(n) filter (where n > 1), 0) from latest), "
-            f"(select coalesce(sum(n), 0) from latest), "
-            f"(select list(struct_pack({', '.join(f'{q(c)} := {q(c)}' for c in suite.key)})) "
-            f" from (select * from latest where n > 1 order by all limit {SAMPLE_SIZE}))"
+            f"from {rel} join touched using ({key}) group by {key}, {cursor}), "
+            f"latest as (select * from (select v.*, rank() over (partition by {target.columns(suite.key, 'v')} "
+            f"order by v.{cursor} desc) as version_rank from versions v) as ranked where version_rank = 1) "
         )
-        unexpected, denominator, samples = con.execute(sql, target.params).fetchone()
+        unexpected, denominator = target.one(
+            f"{latest}select (select coalesce(sum(case when n > 1 then n else 0 end), 0) from latest), "
+            f"(select coalesce(sum(n), 0) from latest)"
+        )
+        samples = target.samples(
+            f"{latest}select {key} from latest where n > 1 order by {key}", suite.key, unexpected=unexpected
+        )
     else:
         # A natural key (cnpj, sku): unique among the latest version of every record, checked
         # for the values this batch carries.
-        cursor = q(suite.cursor)
-        not_null = " and ".join(f"{q(c)} is not null" for c in columns)
-        sql = (
-            f"with batch_values as (select distinct {cols} from {target.relation} "
-            f"where {target.batch_where()} and {not_null}), "
-            f"candidate_keys as (select distinct {key} from {target.relation} semi join batch_values using ({cols})), "
-            f"latest as (select * from {target.relation} semi join candidate_keys using ({key}) "
-            f"qualify row_number() over (partition by {key} order by {cursor} desc, _loaded_at desc) = 1), "
-            f"clashes as (select l.* from latest l semi join batch_values using ({cols}) "
-            f"qualify count(*) over (partition by {cols}) > 1) "
-            f"select (select count(*) from clashes), (select count(*) from latest semi join batch_values using ({cols})), "
-            f"(select list(struct_pack({', '.join(f'{q(c)} := {q(c)}' for c in suite.key)})) "
-            f" from (select * from clashes order by {key} limit {SAMPLE_SIZE}))"
+        cursor = target.q(suite.cursor)
+        latest = (
+            f"with batch_values as (select distinct {cols} from {rel} where {target.batch_where()} and {not_null}), "
+            f"candidate_keys as (select distinct {key} from {rel} join batch_values using ({cols})), "
+            f"latest as (select * from (select r.*, row_number() over (partition by {target.columns(suite.key, 'r')} "
+            f"order by r.{cursor} desc, r.{target.q('_loaded_at')} desc) as version_rank "
+            f"from {rel} r join candidate_keys using ({key})) as ranked where version_rank = 1), "
+            f"clashes as (select * from (select l.*, count(*) over (partition by {target.columns(columns, 'l')}) "
+            f"as holders from latest l join batch_values using ({cols})) as counted where holders > 1) "
         )
-        unexpected, denominator, samples = con.execute(sql, target.params).fetchone()
-    sample_keys = tuple(dict(s) for s in (samples or []))
+        unexpected, denominator = target.one(
+            f"{latest}select (select count(*) from clashes), "
+            f"(select count(*) from latest join batch_values using ({cols}))"
+        )
+        samples = target.samples(
+            f"{latest}select {key} from clashes order by {key}", suite.key, unexpected=unexpected
+        )
     return ExpectationOutcome(
         spec=spec,
         success=unexpected == 0,
         engine="sql",
         unexpected_count=int(unexpected),
         unexpected_percent=_percent(int(unexpected), int(denominator)),
-        sample_keys=sample_keys,
+        sample_keys=tuple(samples),
     )
 
 
-def check_exists_in_table(
-    con: duckdb.DuckDBPyConnection, target: SqlTarget, spec: ExpectationSpec
-) -> ExpectationOutcome:
-    column = spec.kwargs["column"]
-    to_column = spec.kwargs.get("to_column", "id")
+def check_exists_in_table(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOutcome:
+    column = target.q(spec.kwargs["column"])
+    to_column = target.q(spec.kwargs.get("to_column", "id"))
     referenced = target.resolve(target.suite.layer, spec.kwargs["to_table"])
-    key = ", ".join(f"b.{q(c)}" for c in target.suite.key)
-    base = f"from {target.relation} b where {target.batch_where('b')} and b.{q(column)} is not null"
-    orphans = f"{base} and not exists (select 1 from {referenced} r where r.{q(to_column)} = b.{q(column)})"
-    unexpected, denominator = con.execute(
-        f"select (select count(*) {orphans}), (select count(*) {base})", target.params
-    ).fetchone()
-    sample_columns = [*target.suite.key, column]
-    samples = _rows_as_dicts(
-        con.execute(f"select {key}, b.{q(column)} {orphans} order by all limit {SAMPLE_SIZE}", target.params),
+    base = f"from {target.relation} b where {target.batch_where('b')} and b.{column} is not null"
+    orphans = f"{base} and not exists (select 1 from {referenced} r where r.{to_column} = b.{column})"
+    unexpected, denominator = target.one(f"select (select count(*) {orphans}), (select count(*) {base})")
+    key = target.columns(target.suite.key, "b")
+    sample_columns = [*target.suite.key, spec.kwargs["column"]]
+    samples = target.samples(
+        f"select {key}, b.{column} {orphans} order by {key}, b.{column}",
         sample_columns,
+        unexpected=unexpected,
     )
     return ExpectationOutcome(
         spec=spec,
@@ -145,30 +158,27 @@ def check_exists_in_table(
         unexpected_count=int(unexpected),
         unexpected_percent=_percent(int(unexpected), int(denominator)),
         sample_keys=tuple({k: s[k] for k in target.suite.key} for s in samples),
-        sample_values=tuple(s[column] for s in samples),
+        sample_values=tuple(s[spec.kwargs["column"]] for s in samples),
     )
 
 
-def _ledger_row(con: duckdb.DuckDBPyConnection, target: SqlTarget) -> tuple[Any, ...] | None:
-    return con.execute(
+def _ledger_row(target: SqlTarget) -> tuple[Any, ...] | None:
+    rows = target.engine.rows(
         f"select rows_landed, rows_inserted, loaded_at from {target.ledger} "
         "where table_name = $table and batch_id = $batch_id order by loaded_at desc limit 1",
         {"table": target.suite.table, "batch_id": target.batch_id},
-    ).fetchone()
+    )
+    return rows[0] if rows else None
 
 
-def check_batch_matches_ledger(
-    con: duckdb.DuckDBPyConnection, target: SqlTarget, spec: ExpectationSpec
-) -> ExpectationOutcome:
-    ledger = _ledger_row(con, target)
+def check_batch_matches_ledger(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOutcome:
+    ledger = _ledger_row(target)
     if ledger is None:
         return ExpectationOutcome(
             spec=spec, success=False, engine="sql", error=f"batch {target.batch_id} is not in the ledger"
         )
     rows_landed, rows_inserted, _ = ledger
-    (in_table,) = con.execute(
-        f"select count(*) from {target.relation} where {target.batch_where()}", target.params
-    ).fetchone()
+    (in_table,) = target.one(f"select count(*) from {target.relation} where {target.batch_where()}")
     mismatch = abs(in_table - rows_inserted) + max(0, rows_inserted - rows_landed)
     return ExpectationOutcome(
         spec=spec,
@@ -184,15 +194,13 @@ def check_batch_matches_ledger(
     )
 
 
-def check_batch_volume(
-    con: duckdb.DuckDBPyConnection, target: SqlTarget, spec: ExpectationSpec
-) -> ExpectationOutcome:
+def check_batch_volume(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOutcome:
     kwargs = spec.kwargs
     min_ratio = kwargs.get("min_ratio")
     max_ratio = kwargs.get("max_ratio")
     lookback = int(kwargs.get("lookback_loads", 10))
     min_history = int(kwargs.get("min_history", 3))
-    ledger = _ledger_row(con, target)
+    ledger = _ledger_row(target)
     if ledger is None:
         return ExpectationOutcome(
             spec=spec, success=False, engine="sql", error=f"batch {target.batch_id} is not in the ledger"
@@ -200,11 +208,11 @@ def check_batch_volume(
     rows_landed, _, loaded_at = ledger
     history = [
         row[0]
-        for row in con.execute(
+        for row in target.engine.rows(
             f"select rows_landed from {target.ledger} where table_name = $table and batch_id <> $batch_id "
             "and loaded_at <= $loaded_at order by loaded_at desc",
             {"table": target.suite.table, "batch_id": target.batch_id, "loaded_at": loaded_at},
-        ).fetchall()
+        )
     ]
     if kwargs.get("skip_first_load", True) and history:
         history = history[:-1]  # the initial full load is no yardstick for increments
@@ -223,7 +231,7 @@ def check_batch_volume(
     return ExpectationOutcome(spec=spec, success=ok, engine="sql", observed_value=observed)
 
 
-CHECKS: dict[str, Callable[[duckdb.DuckDBPyConnection, SqlTarget, ExpectationSpec], ExpectationOutcome]] = {
+CHECKS: dict[str, Callable[[SqlTarget, ExpectationSpec], ExpectationOutcome]] = {
     "expect_column_values_to_be_unique": check_uniqueness,
     "expect_compound_columns_to_be_unique": check_uniqueness,
     "expect_column_values_to_exist_in_table": check_exists_in_table,
@@ -232,12 +240,10 @@ CHECKS: dict[str, Callable[[duckdb.DuckDBPyConnection, SqlTarget, ExpectationSpe
 }
 
 
-def run_sql_expectation(
-    con: duckdb.DuckDBPyConnection, target: SqlTarget, spec: ExpectationSpec
-) -> ExpectationOutcome:
+def run_sql_expectation(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOutcome:
     try:
-        return CHECKS[spec.type](con, target, spec)
-    except (duckdb.Error, KeyError) as exc:
+        return CHECKS[spec.type](target, spec)
+    except (*target.engine.errors, KeyError) as exc:
         return ExpectationOutcome(
             spec=spec, success=False, engine="sql", error=f"{spec.label} on {target.relation}: {exc}"
         )

@@ -83,7 +83,8 @@ def _extract_marketo(settings: Settings) -> None:
     )
 
 
-def _run(settings: Settings, job: str, monkeypatch: pytest.MonkeyPatch) -> float:
+def _run(settings: Settings, job: str, monkeypatch: pytest.MonkeyPatch) -> tuple[float, dict[str, str]]:
+    """Run ``job``; its wall time and every asset check's outcome (``check key -> PASSED / ERROR / WARN``)."""
     from orchestration.demo.run import marketo_sandbox_for_demo, run_pipeline
 
     # The dbt target follows the settings; a DBT_TARGET left in the environment would win.
@@ -95,7 +96,11 @@ def _run(settings: Settings, job: str, monkeypatch: pytest.MonkeyPatch) -> float
         result = run_pipeline(settings, job_name=job, as_of_date=AS_OF_DATE, log_level="WARNING")
     failures = [str(e.message) for e in result.all_events if e.is_failure]
     assert result.success, f"{job} on {settings.warehouse} failed:\n" + "\n".join(failures)[-6000:]
-    return time.perf_counter() - started
+    checks = {
+        e.asset_check_key.to_user_string(): "PASSED" if e.passed else e.severity.value
+        for e in result.get_asset_check_evaluations()
+    }
+    return time.perf_counter() - started, checks
 
 
 def _read_duckdb(path: Path) -> Callable[[str], Table]:
@@ -177,6 +182,7 @@ class BuiltEngines:
     prefix: str
     manifest: Path
     timings: dict[str, float]
+    checks: dict[str, dict[str, str]]  # "<engine> <job>" -> check key -> outcome
 
 
 @pytest.fixture(scope="module")
@@ -203,13 +209,27 @@ def built(
         manifest = prepare_manifest(engines["duckdb"])
         generate(ops_url, Scale.named("tiny"), seed=42, end=DEMO_END)
         timings: dict[str, float] = {}
+        checks: dict[str, dict[str, str]] = {}
         for job in ("daily_full_build", "hourly_incremental"):
             if job == "hourly_incremental":
                 change = advance(ops_url, days=1, seed=7)
                 assert change.inserted.get("orders") and change.updated.get("customers")
             for engine, settings in engines.items():
-                timings[f"{engine} {job}"] = _run(settings, job, monkeypatch)
-    yield BuiltEngines(bigquery_emulator, engines, duckdb_path, prefix, manifest, timings)
+                timings[f"{engine} {job}"], checks[f"{engine} {job}"] = _run(settings, job, monkeypatch)
+    yield BuiltEngines(bigquery_emulator, engines, duckdb_path, prefix, manifest, timings, checks)
+
+
+def test_every_check_runs_and_passes_on_both_engines(built: BuiltEngines):
+    """The same asset checks (Great Expectations suites, freshness) run on BigQuery as on
+    DuckDB, and all pass on the clean demo data: none is skipped or only warned about."""
+    for job in ("daily_full_build", "hourly_incremental"):
+        on_duckdb, on_bigquery = built.checks[f"duckdb {job}"], built.checks[f"bigquery {job}"]
+        suites = {k for k in on_bigquery if k.endswith(":great_expectations")}
+        assert len(suites) >= 14, sorted(on_bigquery)
+        assert on_bigquery == on_duckdb, job
+        assert set(on_bigquery.values()) == {"PASSED"}, {
+            k: v for k, v in on_bigquery.items() if v != "PASSED"
+        }
 
 
 def test_marts_are_equal_on_duckdb_and_bigquery(built: BuiltEngines, capsys):

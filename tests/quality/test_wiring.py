@@ -78,15 +78,15 @@ def test_loading_the_definitions_does_not_import_great_expectations(defs):
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_suite_check_on_a_non_duckdb_warehouse_is_a_visible_warning_not_a_crash():
+def test_suite_check_on_an_unknown_warehouse_fails_naming_it():
     from orchestration.quality import build_quality_checks
 
-    class NotDuckDB:
-        kind = "bigquery"
+    class Snowflake:
+        kind = "snowflake"
 
     (check,) = [
         c
-        for c in build_quality_checks(layers={"raw_ops"}, warehouse_for=lambda context: NotDuckDB())
+        for c in build_quality_checks(layers={"raw_ops"}, warehouse_for=lambda context: Snowflake())
         if dg.AssetCheckKey(dg.AssetKey(["raw_ops", "orders"]), CHECK_NAME) in c.check_keys
     ]
     defs = dg.Definitions(
@@ -94,8 +94,5 @@ def test_suite_check_on_a_non_duckdb_warehouse_is_a_visible_warning_not_a_crash(
         asset_checks=[check],
         jobs=[dg.define_asset_job("check", selection=dg.AssetSelection.checks(check))],
     )
-    result = defs.resolve_job_def("check").execute_in_process(raise_on_error=False)
-    assert result.success  # a warning never fails the run or blocks downstream assets
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
-    assert "bigquery" in evaluation.metadata["not_validated"].value
+    with pytest.raises(TypeError, match="no quality engine for warehouse Snowflake"):
+        defs.resolve_job_def("check").execute_in_process()

@@ -1,7 +1,7 @@
 """Real ALTER TABLEs on PostgreSQL and MariaDB: what flows, what is widened, what stops the load.
 
 Each drift is applied to a different table of one tiny demo database after a first full
-load. An added column reaches raw (``columns_added``); widening (int → bigint, longer
+load. An added column reaches raw (``columns_added``) and staging (``dbt run``); widening (int → bigint, longer
 varchar, larger numeric precision) loads; a dropped or renamed column and an incompatible
 type change fail with the table, the column and the change named, before anything is
 written: the raw table, the ledger and the landing folder are exactly as before.
@@ -10,6 +10,8 @@ written: the raw table, the ledger and the landing folder are exactly as before.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 from collections.abc import Callable
 
 import duckdb
@@ -17,7 +19,12 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.demo.generator import Scale, generate
+from orchestration.lifecycle.deletes import ensure_deleted_keys_table
+from orchestration.lifecycle.sql import for_warehouse
+from orchestration.resources.dbt import dbt_executable
+from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse.base import SchemaDriftError
+from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.reliability.helpers import DEMO_END, TABLES, compare_raw_with_source, extract_all
 
 BUMPED = DEMO_END + dt.timedelta(days=1)
@@ -158,6 +165,29 @@ def test_schema_drift_on_the_source(server, request, tmp_path):
     # Every accepted table equals its source afterwards (the refused ones are compared as they were).
     compare = _source_subset_compare(url, duckdb_path, keep=lambda t: t not in REFUSED)
     assert not compare, compare[:5]
+
+    # Staging exposes the new column with no model edited (macro ops_new_columns). Staging
+    # also reads the hard-delete ledger, which the reconciliation asset keeps in every run.
+    ensure_deleted_keys_table(for_warehouse(DuckDBWarehouse(duckdb_path)), "raw_ops")
+    _dbt_run_staging(duckdb_path, tmp_path / "dbt-target", "stg_ops__customers")
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        staged = con.execute(
+            "select customer_id, loyalty_code from staging.stg_ops__customers "
+            "where loyalty_code is not null order by customer_id"
+        ).fetchall()
+        assert staged == [(i, f"LC-{i}") for i in range(1, 6)]
+
+
+def _dbt_run_staging(duckdb_path, target_path, model: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DBT_TARGET", "WAREHOUSE")}
+    env["DUCKDB_PATH"] = str(duckdb_path)
+    completed = subprocess.run(
+        [dbt_executable(), "run", "--select", model, "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target_path),
+         "--log-path", str(target_path)],
+        env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:]
 
 
 def _source_subset_compare(url: str, duckdb_path, keep: Callable[[str], bool]) -> list[str]:
