@@ -110,6 +110,7 @@ class MarketoClient:
         token_refresh_margin_s: float = 60.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         if not base_url:
             raise ValueError("MARKETO_BASE_URL is empty: set it to https://<munchkin-id>.mktorest.com")
@@ -141,7 +142,7 @@ class MarketoClient:
         self._token_expires_at = 0.0
         self._reasked_in_margin: str | None = None
         self._stats_lock = threading.Lock()
-        self._rng = random.Random()
+        self._rng = rng or random.Random()  # backoff jitter; pass a seeded one for reproducible delays
         self.calls_made = 0  # API calls sent (identity excluded)
         self.calls_used = 0  # successful API calls: what Marketo counts against the daily quota
         self.token_requests = 0

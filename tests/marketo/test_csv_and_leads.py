@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ from orchestration.marketo import (
     CsvBatchReader,
     CsvFormatError,
     InMemoryStateStore,
+    Window,
     read_csv_table,
 )
 from orchestration.marketo.bulk import parse_ts
@@ -99,6 +101,108 @@ def test_nasty_values_from_a_real_export_round_trip(sandbox, client):
     assert [v for i, v in enumerate(values) if i % 5 == 0] == [
         nasty_value_for(i).replace("\x00", "") for i in range(0, len(values), 5)
     ]
+
+
+ACTIVITY_CSV_COLUMNS = [
+    "marketoGUID",
+    "leadId",
+    "activityDate",
+    "activityTypeId",
+    "campaignId",
+    "primaryAttributeValueId",
+    "primaryAttributeValue",
+    "attributes",
+]  # the spec's bulk activity columns
+
+
+def download_served_file(client, entity: str, flt: dict, dest, fields=None) -> tuple[dict, object]:
+    """create -> enqueue -> poll -> client.download_export: the file exactly as the sandbox serves it."""
+    export_id = client.create_export(entity, filter=flt, fields=fields)["exportId"]
+    client.enqueue_export(entity, export_id)
+    while (status := client.export_status(entity, export_id))["status"] != "Completed":
+        pass
+    download = client.download_export(
+        entity, export_id, dest, expected_size=status["fileSize"], expected_checksum=status["fileChecksum"]
+    )
+    return status, download
+
+
+def test_served_literal_null_becomes_a_real_null(sandbox, client, tmp_path):
+    fields = ["id", "website", "annualRevenue", "dateOfBirth", "city", "createdAt", "updatedAt"]
+    end = sandbox.data.end
+    start = end - timedelta(days=30)
+    in_range = sorted(
+        (lead for lead in sandbox.data.leads if start <= parse_ts(lead["updatedAt"]) <= end),
+        key=lambda lead: lead["id"],
+    )
+    expected = {
+        str(lead["id"]): {f: None if lead[f] is None else str(lead[f]) for f in fields} for lead in in_range
+    }
+    expected_nulls = sum(v is None for row in expected.values() for v in row.values())
+    assert expected_nulls > len(in_range)  # dateOfBirth is always empty, others sometimes
+    assert not any(v == "null" for row in expected.values() for v in row.values())
+
+    flt = {"updatedAt": {"startAt": iso(start), "endAt": iso(end)}}
+    status, download = download_served_file(client, "leads", flt, tmp_path / "leads.csv", fields)
+    raw = (tmp_path / "leads.csv").read_bytes()
+    cells = [v for row in csv.reader(io.StringIO(raw.decode())) for v in row]
+    assert cells.count("null") == expected_nulls  # the sandbox served the literal text
+    assert download.size == status["fileSize"] == len(raw)
+    table = read_csv_table(tmp_path / "leads.csv")
+    assert {r["id"]: r for r in table.to_pylist()} == expected
+
+    (result,) = run_all(make_runner(client, entity="leads", fields=fields), start, end)
+    assert result.table.column_names == fields
+    assert {r["id"]: r for r in result.table.to_pylist()} == expected
+
+
+def test_served_crlf_file_parses_to_the_same_rows_as_lf(sandbox, client, tmp_path):
+    sandbox.faults.nasty_csv = True  # embedded LF / CRLF / U+2028 inside values, with CRLF rows
+    end = sandbox.data.end
+    start = end - timedelta(days=3)
+    (lf,) = run_all(make_runner(client, entity="activities", state_key="lf"), start, end)
+    lf_file = sandbox.sandbox.jobs[lf.export_id].file
+    assert b"\r\n" not in lf_file.replace(b"windows\r\nline break", b"")
+
+    sandbox.faults.csv_line_terminator = "\r\n"
+    flt = {"createdAt": {"startAt": iso(start), "endAt": iso(end)}}
+    status, _ = download_served_file(client, "activities", flt, tmp_path / "crlf.csv")
+    crlf_file = (tmp_path / "crlf.csv").read_bytes()
+    assert crlf_file.startswith(",".join(ACTIVITY_CSV_COLUMNS).encode() + b"\r\n")
+    assert crlf_file.endswith(b"\r\n")
+    assert crlf_file.count(b"\r\n") >= status["numberOfRecords"] + 1
+    assert len(crlf_file) > len(lf_file)
+    served = read_csv_table(tmp_path / "crlf.csv")
+    assert served.equals(read_csv_table(lf_file))
+    assert served.num_rows == status["numberOfRecords"] == lf.rows_in_file
+    assert not any(v.endswith("\r") for v in served.column("attributes").to_pylist())
+
+    (crlf,) = run_all(make_runner(client, entity="activities", state_key="crlf"), start, end)
+    assert sandbox.sandbox.jobs[crlf.export_id].file.count(b"\r\n") >= crlf.rows_in_file + 1
+    assert crlf.table.equals(lf.table)
+    values = crlf.table.column("primaryAttributeValue").to_pylist()
+    assert values[0] == "line one\nline two" and values[5] == "windows\r\nline break"
+    assert set(crlf.table.column("marketoGUID").to_pylist()) == expected_activity_guids(
+        sandbox.data, start, end
+    )
+
+
+@pytest.mark.parametrize("terminator", ["\n", "\r\n"])
+def test_header_only_window_gives_no_rows_the_columns_and_advances_the_bookmark(sandbox, client, terminator):
+    sandbox.faults.csv_line_terminator = terminator
+    end = sandbox.data.end
+    start, stop = end - timedelta(days=420), end - timedelta(days=400)  # activities cover 365 days
+    assert expected_activity_guids(sandbox.data, start, stop) == set()
+    store = InMemoryStateStore()
+    (result,) = run_all(make_runner(client, store, entity="activities"), start, stop)
+    assert (
+        sandbox.sandbox.jobs[result.export_id].file == (",".join(ACTIVITY_CSV_COLUMNS) + terminator).encode()
+    )
+    assert result.table.num_rows == 0 and result.rows_in_file == 0
+    assert result.table.column_names == ACTIVITY_CSV_COLUMNS
+    assert result.file_size == len(",".join(ACTIVITY_CSV_COLUMNS)) + len(terminator)
+    assert result.window == Window(start, stop)
+    assert store.get("activities") == {"bookmark": iso(stop), "jobs": {}, "sweep": None}
 
 
 def test_lead_export_uses_updated_at_so_old_leads_updated_recently_are_found(sandbox, client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import statistics
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -11,6 +13,7 @@ import pytest
 from orchestration.demo.marketo_sandbox import SandboxConfig, start_sandbox
 from orchestration.marketo import (
     InMemoryStateStore,
+    MarketoClient,
     MarketoExportQuotaExceeded,
     MarketoJobQueueFull,
     MarketoQuotaExceeded,
@@ -164,6 +167,7 @@ def test_sandbox_queue_holds_at_most_10_jobs(sandbox, client):
     with pytest.raises(MarketoJobQueueFull, match="Too many jobs in queue"):
         client.enqueue_export("activities", jobs[10])
     assert sandbox.stats.max_queued == 10
+    assert sandbox.stats.max_jobs_in_flight == {sandbox.client_id: 10}  # the per-client stat sees them all
 
 
 def test_at_most_2_processing_and_our_runners_stay_within_the_limits(sandbox):
@@ -198,3 +202,70 @@ def test_at_most_2_processing_and_our_runners_stay_within_the_limits(sandbox):
     assert sandbox.stats.max_processing == 2
     assert sandbox.stats.max_queued <= 10
     assert found["a1"] == found["a2"] == expected_activity_guids(sandbox.data, end - timedelta(days=80), end)
+
+
+def test_the_client_itself_keeps_at_most_2_jobs_queued_or_processing(sandbox, client):
+    # Let the sandbox run and queue more than Marketo does, so only the client's own cap is tested.
+    sandbox.config.max_processing_jobs = 10
+    sandbox.config.max_queued_jobs = 10
+    end = sandbox.data.end
+    start = end - timedelta(days=155)
+    results = run_all(make_runner(client, entity="activities"), start, end)
+    assert [(r.window.end - r.window.start).days for r in results] == [31] * 5
+    assert sandbox.stats.jobs_created == sandbox.stats.jobs_enqueued == 5
+    # Pipelined (the next window's job runs while one is polled), but never more than 2 of ours.
+    assert sandbox.stats.max_jobs_in_flight == {sandbox.client_id: 2}
+    assert sandbox.stats.max_queued == 2
+    assert sandbox.stats.max_processing <= 2
+    assert sandbox.stats.enqueue_rejected == 0
+    assert sandbox.stats.errors_by_code["1029"] == 0
+    guids = ids(results, "marketoGUID")
+    assert len(guids) == len(set(guids))
+    assert set(guids) == expected_activity_guids(sandbox.data, start, end)
+
+
+BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0  # the client's production defaults
+
+
+def jitter_client(seed: int) -> MarketoClient:
+    return MarketoClient(
+        "http://127.0.0.1:9",  # never contacted: _backoff is pure
+        "id",
+        "secret",
+        backoff_base_s=BACKOFF_BASE_S,
+        backoff_max_s=BACKOFF_MAX_S,
+        rng=random.Random(seed),
+    )
+
+
+def test_backoff_has_jitter_stays_within_the_cap_and_grows_with_the_attempt():
+    client = jitter_client(1234)
+    samples = {attempt: [client._backoff(attempt) for _ in range(400)] for attempt in range(12)}
+    means = {}
+    for attempt, delays in samples.items():
+        step = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt)
+        assert all(0 <= d <= step <= BACKOFF_MAX_S for d in delays), attempt
+        assert len(set(delays)) == len(delays), attempt  # jitter: no two waits alike
+        assert max(delays) - min(delays) > step / 4, attempt  # spread over a real range, not a nudge
+        means[attempt] = statistics.fmean(delays)
+    uncapped = [a for a in samples if BACKOFF_BASE_S * 2**a <= BACKOFF_MAX_S]  # attempts 0..5
+    assert uncapped == [0, 1, 2, 3, 4, 5]
+    assert all(means[a + 1] > 1.5 * means[a] for a in uncapped)  # roughly doubles until the cap
+    assert all(BACKOFF_MAX_S / 2 <= means[a] <= BACKOFF_MAX_S for a in range(6, 12))
+    # A seeded generator makes the jitter reproducible; another seed gives other waits.
+    first, again, other = jitter_client(7), jitter_client(7), jitter_client(8)
+    waits = [first._backoff(a) for a in range(6)]
+    assert [again._backoff(a) for a in range(6)] == waits
+    assert [other._backoff(a) for a in range(6)] != waits
+
+
+def test_retries_sleep_the_jittered_backoff(sandbox):
+    slept: list[float] = []
+    client = make_client(sandbox, sleep=slept.append, rng=random.Random(5))
+    sandbox.faults.rate_limit_next_calls = 4
+    assert len(client.activity_types()) == 9
+    twin = make_client(sandbox, rng=random.Random(5))
+    assert slept == [twin._backoff(attempt) for attempt in range(4)]
+    steps = [min(0.2, 0.01 * 2**attempt) for attempt in range(4)]  # conftest FAST base / cap
+    assert all(0 <= s <= step for s, step in zip(slept, steps, strict=True))
+    assert slept != steps  # jittered, not the bare exponential steps

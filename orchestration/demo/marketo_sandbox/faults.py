@@ -56,6 +56,9 @@ class Faults:
     lead_updated_at_filter_unsupported: bool = False
     # Write NASTY_VALUES into some CSV values (company / primaryAttributeValue / attributes).
     nasty_csv: bool = False
+    # Line terminator of export files: "\r\n" serves CRLF files (one of the spec's CSV edge
+    # cases); values with embedded newlines keep theirs.
+    csv_line_terminator: str = "\n"
     # Arbitrary error codes returned by the next API calls, one per call, in order
     # (e.g. ["603"], ["609"], ["604", "713"]).
     next_errors: list[str] = field(default_factory=list)

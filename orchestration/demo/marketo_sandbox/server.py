@@ -85,6 +85,8 @@ class SandboxStats:
     enqueue_rejected: int = 0
     max_processing: int = 0
     max_queued: int = 0
+    # API user (client id) -> most of its jobs Queued or Processing at one time.
+    max_jobs_in_flight: Counter = field(default_factory=Counter)
     status_polls: dict[str, list[float]] = field(default_factory=dict)  # exportId -> monotonic times
     downloads: int = 0
     range_downloads: int = 0
@@ -561,6 +563,9 @@ class MarketoSandbox:
         queued = sum(1 for j in self.jobs.values() if j.status in ("Queued", "Processing"))
         self.stats.max_processing = max(self.stats.max_processing, processing)
         self.stats.max_queued = max(self.stats.max_queued, queued)
+        in_flight = Counter(j.client_id for j in self.jobs.values() if j.status in ("Queued", "Processing"))
+        for client_id, count in in_flight.items():
+            self.stats.max_jobs_in_flight[client_id] = max(self.stats.max_jobs_in_flight[client_id], count)
 
     def _finish(self, job: Job) -> None:
         job.finished_at = datetime.now(UTC)
@@ -585,7 +590,7 @@ class MarketoSandbox:
         key, rng = next(iter(job.filter.items()))
         start, end = rng["startAt"], rng["endAt"]  # inclusive at both ends, second precision
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = csv.writer(buf, lineterminator=self.faults.csv_line_terminator)
         writer.writerow(job.fields)
         nasty = self.faults.nasty_csv
         count = 0
