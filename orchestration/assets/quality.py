@@ -1,6 +1,7 @@
 """Data quality: Great Expectations suites and freshness SLAs as asset checks.
 
-- Raw suites (``expectations/raw_ops/*.yml``) are blocking checks on ``["raw_ops", table]``.
+- Raw suites (``expectations/raw_ops/*.yml``, ``expectations/raw_marketo/*.yml``) are blocking
+  checks on ``["raw_ops", table]`` / ``["raw_marketo", table]``.
   Jobs include the checks of the assets they select, so the hourly and daily runs
   validate each new batch right after its extraction; a failed error-severity
   expectation fails the check step, and Dagster skips every step downstream of it.
@@ -25,7 +26,7 @@ from orchestration.quality.freshness import build_freshness_checks, build_freshn
 from orchestration.quality.spec import SuiteSpec
 from orchestration.settings import Settings
 
-SUITE_LAYERS = ("raw_ops", "marts")
+SUITE_LAYERS = ("raw_ops", "raw_marketo", "marts")
 
 
 def warehouse_from_resource(context: dg.AssetCheckExecutionContext):

@@ -51,6 +51,44 @@ def demo_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     return url, path
 
 
+MARKETO_END = dt.datetime(2026, 6, 30, 12, tzinfo=dt.UTC)
+MARKETO_DAYS = (dt.date(2026, 6, 23), dt.date(2026, 6, 29))
+
+
+@pytest.fixture(scope="session")
+def marketo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse file after the real Marketo assets ran against the sandbox (one week of
+    activities, every lead, programs, activity types), as the daily job extracts them."""
+    from orchestration.demo.marketo_extract import extract_marketo
+    from orchestration.demo.marketo_sandbox import SandboxConfig, SandboxData, start_sandbox
+    from orchestration.demo.marketo_sandbox.launch import sandbox_variables
+    from orchestration.settings import load_settings
+
+    root = tmp_path_factory.mktemp("quality_marketo")
+    path = root / "warehouse.duckdb"
+    data = SandboxData.build(42, MARKETO_END)
+    # The real 100 calls / 20 s limit is proven in tests/marketo; here it would only add waits.
+    with (
+        start_sandbox(data=data, config=SandboxConfig(rate_limit_calls=1_000_000)) as handle,
+        pytest.MonkeyPatch.context() as env,
+    ):
+        for name, value in sandbox_variables(handle, data).items():
+            env.setenv(name, value)
+        env.delenv("DAGSTER_HOME", raising=False)
+        settings = load_settings({"WAREHOUSE": "duckdb", "DUCKDB_PATH": str(path)})
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = extract_marketo(settings, *MARKETO_DAYS, run_config=quiet)
+        assert result.success, [str(e.message) for e in result.all_events if e.is_failure]
+    return path
+
+
+@pytest.fixture
+def marketo_warehouse(marketo_source: Path, tmp_path: Path) -> DuckDBWarehouse:
+    path = tmp_path / "marketo.duckdb"
+    shutil.copy(marketo_source, path)
+    return DuckDBWarehouse(path)
+
+
 @pytest.fixture
 def warehouse(demo_source: tuple[str, Path], tmp_path: Path) -> DuckDBWarehouse:
     path = tmp_path / "warehouse.duckdb"

@@ -2,15 +2,17 @@
 
 ``defect_for(spec)`` reads an expectation's type and arguments and returns how to break
 it: a change to one row (``RowDefect``: a SQL expression per column), a duplicated row,
-a change to the table's columns, or a change to the load ledger. The tests apply each
-defect to a clean warehouse and require that exact expectation to fail, so a new suite
-entry is covered the day it is written, and an entry that cannot fail is found.
+a change to the table's columns, a change to the load ledger (raw batches), or an emptied
+table (``TableDefect``: marts, validated whole). The tests apply each defect to a clean
+warehouse and require that exact expectation to fail, so a new suite entry is covered the
+day it is written, and an entry that cannot fail is found.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestration.quality.gx_expectations import expression_columns
@@ -47,6 +49,7 @@ class RowDefect:
     needs_not_null: tuple[str, ...] = ()  # pick a row where these columns have values
     duplicate: bool = False  # the changed row twice (same key, same cursor)
     copy_from_other_row: tuple[str, ...] = ()  # natural-key clash: take these columns from another row
+    where: str = "true"  # pick a row matching this SQL condition (the expectation's row_condition)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,15 @@ class LedgerDefect:
 
 
 @dataclass(frozen=True)
+class TableDefect:
+    """Unbatched tables (marts, validated whole): every row deleted."""
+
+    delete_all: bool = True
+
+
+@dataclass(frozen=True)
 class Defect:
-    kind: RowDefect | SchemaDefect | LedgerDefect
+    kind: RowDefect | SchemaDefect | LedgerDefect | TableDefect
     sample_key_expected: bool = field(default=True)
 
 
@@ -94,8 +104,26 @@ def _out_of_range(spec: ExpectationSpec, column: str, sql_type: str, now: dt.dat
     return f"cast({low} as {sql_type})" if kwargs.get("strict_min") else f"cast({low} as {sql_type}) - 1"
 
 
+def sql_condition(row_condition: str) -> str:
+    """A pandas ``row_condition`` of a suite ('is_current == True', 'a >= 30 and a < 60') as SQL."""
+    sql = row_condition.replace("==", "=").replace("!=", "<>")
+    return re.sub(r"\b(True|False)\b", lambda m: m.group(1).lower(), sql)
+
+
 def defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], now: dt.datetime) -> Defect:
-    """How to make ``spec`` fail; ``types`` maps the table's columns to their SQL types."""
+    """How to make ``spec`` fail; ``types`` maps the table's columns to their SQL types.
+
+    An entry with a ``row_condition`` only sees the rows matching it: a row defect is planted
+    in such a row."""
+    defect = _defect_for(suite, spec, types, now)
+    condition = spec.kwargs.get("row_condition")
+    if condition and isinstance(defect.kind, RowDefect):
+        assert spec.kwargs.get("condition_parser") == "pandas", f"{spec.label}: only pandas row conditions"
+        return replace(defect, kind=replace(defect.kind, where=sql_condition(condition)))
+    return defect
+
+
+def _defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], now: dt.datetime) -> Defect:
     kind, kwargs = spec.type, spec.kwargs
     column = kwargs.get("column")
     if kind == "expect_table_columns_to_match_set":
@@ -103,6 +131,10 @@ def defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], n
             return Defect(SchemaDefect(add="zz_unexpected_column"), sample_key_expected=False)
         droppable = [c for c in kwargs["column_set"] if c not in suite.key and not c.startswith("_")]
         return Defect(SchemaDefect(drop=droppable[-1]), sample_key_expected=False)
+    if kind == "expect_table_row_count_to_be_between" and not suite.is_batched:
+        if not kwargs.get("min_value"):
+            raise NotImplementedError(f"{spec.label}: only a minimum row count is known to break")
+        return Defect(TableDefect(), sample_key_expected=False)
     if kind == "expect_column_values_to_not_be_null":
         return Defect(RowDefect({column: "null"}))
     if kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
@@ -119,6 +151,11 @@ def defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], n
         return Defect(RowDefect({column: repr(max(values) + 1000)}))
     if kind == "expect_column_values_to_match_regex":
         return Defect(RowDefect({column: "'!! not a match !!'"}))
+    if kind == "expect_column_values_to_be_json_parseable":
+        return Defect(RowDefect({column: "'{\"attributes\": [truncated'"}))
+    if kind == "expect_table_row_count_to_be_between" and suite.is_batched:
+        # A batch that landed nothing: the ledger row alone.
+        return Defect(LedgerDefect(), sample_key_expected=False)
     if kind == "expect_column_values_to_be_valid_cnpj":
         # A real CNPJ with its last check digit moved by one.
         last = f"cast((cast(right({column}, 1) as integer) + 1) % 10 as varchar)"
@@ -136,11 +173,14 @@ def defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], n
         return Defect(RowDefect({a: f"{b} - {step}"}, needs_not_null=(a, b)))
     if kind == "expect_column_values_to_exist_in_table":
         missing = "-987654321" if is_numeric(types[column]) else "'zz-missing-key'"
+        if is_temporal(types[column]):
+            missing = f"cast('1001-01-01' as {types[column]})"
         return Defect(RowDefect({column: missing}, needs_not_null=(column,)))
     if kind == "expect_batch_row_count_to_match_ledger":
         return Defect(LedgerDefect(rows_inserted_delta=1), sample_key_expected=False)
     if kind == "expect_batch_row_count_to_be_within_ratio_of_previous_loads":
-        history = max(int(kwargs.get("min_history", 3)), 1) + 1  # +1: the first load is skipped
+        # Enough planted history to fill the whole lookback (+1: the oldest load is skipped).
+        history = max(int(kwargs.get("min_history", 3)), int(kwargs.get("lookback_loads", 10))) + 1
         if kwargs.get("max_ratio") is not None:
             landed = int(kwargs["max_ratio"] * 10) + 10
             return Defect(

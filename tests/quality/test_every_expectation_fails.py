@@ -1,4 +1,4 @@
-"""Every expectation in ``expectations/raw_ops`` fails on the defect it exists to catch.
+"""Every expectation in ``expectations/raw_ops`` and ``raw_marketo`` fails on the defect it exists to catch.
 
 For each suite entry, tests/quality/mutations.py derives a defect from the entry itself
 (a null, a value out of range or out of its set, a broken CNPJ check digit, a total that
@@ -17,13 +17,14 @@ import datetime as dt
 
 import pytest
 
-from orchestration.quality import load_suites, run_suite_spec
+from orchestration.quality import load_suites, run_suite, run_suite_spec
 from orchestration.quality.spec import ExpectationSpec, SuiteSpec
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.quality.conftest import now_utc
 from tests.quality.mutations import Defect, LedgerDefect, RowDefect, SchemaDefect, defect_for
 
 RAW_SUITES = sorted(table for layer, table in load_suites() if layer == "raw_ops")
+MARKETO_SUITES = sorted(table for layer, table in load_suites() if layer == "raw_marketo")
 MUTANT = "mutant"
 
 
@@ -52,10 +53,6 @@ def _plant_row(con, suite: SuiteSpec, defect: RowDefect, batch: str) -> dict:
     key = ", ".join(suite.key)
     rows = con.execute(f"select {key} from {latest} where {where} order by {key} limit 2").fetchall()
     assert rows, f"{suite.name}: no row has {defect.needs_not_null} to plant the defect in"
-    # A key column the defect nulls is named as null in the samples.
-    planted_key = {
-        k: None if defect.assignments.get(k) == "null" else v for k, v in zip(suite.key, rows[0], strict=True)
-    }
     match = " and ".join(f"{c} = ?" for c in suite.key)
     con.execute(f"create or replace temp table planted as select * from {latest} where {match}", rows[0])
     assignments = dict(defect.assignments)
@@ -71,6 +68,8 @@ def _plant_row(con, suite: SuiteSpec, defect: RowDefect, batch: str) -> dict:
         "_batch_id = ?, _loaded_at = now()::timestamp",
         [batch],
     )
+    # The samples name the row as planted (a defect may change the key itself).
+    planted_key = dict(zip(suite.key, con.execute(f"select {key} from planted").fetchone(), strict=True))
     copies = 2 if defect.duplicate else 1
     for _ in range(copies):
         con.execute(f"insert into {suite.layer}.{suite.table} select * from planted")
@@ -89,13 +88,14 @@ def _ledger(con, suite: SuiteSpec, batch: str, *, rows_landed: int, rows_inserte
 
 
 def _plant_ledger(con, suite: SuiteSpec, defect: LedgerDefect, batch: str) -> None:
-    for i, landed in enumerate(defect.history_rows_landed):
-        minutes = len(defect.history_rows_landed) - i
+    """The history loads, then the batch, all newer than anything the table holds."""
+    history = defect.history_rows_landed
+    for i, landed in enumerate(history):
         _ledger(con, suite, f"{batch}-history-{i}", rows_landed=landed, rows_inserted=0,
-                at=f"now()::timestamp - interval {minutes} minute")  # fmt: skip
+                at=f"now()::timestamp + interval {i + 1} second")  # fmt: skip
     landed = defect.rows_landed if defect.rows_landed is not None else 0
     _ledger(con, suite, batch, rows_landed=max(landed, defect.rows_inserted_delta),
-            rows_inserted=defect.rows_inserted_delta, at="now()::timestamp + interval 1 second")  # fmt: skip
+            rows_inserted=defect.rows_inserted_delta, at=f"now()::timestamp + interval {len(history) + 2} second")  # fmt: skip
 
 
 def _revert(con, suite: SuiteSpec) -> None:
@@ -111,7 +111,27 @@ def _order(item: tuple[ExpectationSpec, Defect]) -> int:
 
 @pytest.mark.parametrize("table", RAW_SUITES)
 def test_every_raw_expectation_fails_on_its_defect(warehouse: DuckDBWarehouse, table: str) -> None:
-    suite = load_suites()[("raw_ops", table)]
+    assert_every_expectation_fails(warehouse, load_suites()[("raw_ops", table)])
+
+
+@pytest.mark.parametrize("table", MARKETO_SUITES)
+def test_every_marketo_expectation_fails_on_its_defect(
+    marketo_warehouse: DuckDBWarehouse, table: str
+) -> None:
+    assert_every_expectation_fails(marketo_warehouse, load_suites()[("raw_marketo", table)])
+
+
+def test_clean_marketo_extraction_passes_every_marketo_suite(marketo_warehouse: DuckDBWarehouse) -> None:
+    assert set(MARKETO_SUITES) == {"leads", "activities", "programs", "activity_types"}
+    for table in MARKETO_SUITES:
+        outcome = run_suite(marketo_warehouse, "raw_marketo", table)
+        assert outcome.batch_id is not None
+        assert outcome.success, (table, [r.summary() for r in outcome.failures])
+    activities = run_suite(marketo_warehouse, "raw_marketo", "activities")
+    assert activities.rows_validated > 1000  # one week of the sandbox's activities
+
+
+def assert_every_expectation_fails(warehouse: DuckDBWarehouse, suite: SuiteSpec) -> None:
     now = now_utc()
     with warehouse.connect(read_only=True) as con:
         types = _types(con, suite)
