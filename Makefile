@@ -33,15 +33,15 @@ demo-bigquery: prepare
 dev: prepare
 	$(RUN) python -m orchestration.demo.dev
 
-## Install and run every test (what CI runs).
+## Install and run every test (what CI runs): two workers, one per core, whole files per worker.
 test: prepare
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) pytest
+	$(RUN) pytest -n 2 --dist loadfile
 
 ## Everything but the slow end-to-end tests.
 test-fast: prepare
-	$(RUN) pytest -m "not slow"
+	$(RUN) pytest -n 2 --dist loadfile -m "not slow"
 
 lint:
 	$(RUN) ruff check . && $(RUN) ruff format --check .

@@ -6,12 +6,33 @@ CI (``CI=true`` or ``REQUIRE_SERVERS=1``), where a missing server is a failure.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+
+# Before anything imports orchestration.settings (which reads PLATFORM_DATA_DIR once): each
+# test process, and each pytest-xdist worker (`make test` runs two), gets its own data
+# directory (landing files, Data Docs, default paths) and its own dbt target and log
+# directories, so parallel workers never overwrite each other's files, nor the demo's.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_TEST_DATA = tempfile.mkdtemp(prefix=f"pharma-tests-{_WORKER}-")
+atexit.register(shutil.rmtree, _TEST_DATA, ignore_errors=True)
+os.environ["PLATFORM_DATA_DIR"] = os.path.join(_TEST_DATA, "data")
+os.environ["DBT_TARGET_PATH"] = os.path.join(_TEST_DATA, "dbt-target")
+os.environ["DBT_LOG_PATH"] = os.path.join(_TEST_DATA, "dbt-logs")
+os.environ.pop("QUALITY_DATA_DOCS_DIR", None)
+# Start from the manifest `make prepare` parsed (tests that need a fresh one parse again).
+_PREPARED = os.path.join(os.path.dirname(__file__), os.pardir, "dbt_project", "target")
+for _artifact in ("manifest.json", "partial_parse.msgpack"):
+    if os.path.exists(os.path.join(_PREPARED, _artifact)):
+        os.makedirs(os.environ["DBT_TARGET_PATH"], exist_ok=True)
+        shutil.copy(os.path.join(_PREPARED, _artifact), os.environ["DBT_TARGET_PATH"])
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MARIADB_ADMIN_URL = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

@@ -65,9 +65,23 @@ def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def dbt_target_dir() -> Path:
+    """Where dbt writes the manifest and run artifacts: dbt's own ``DBT_TARGET_PATH``
+    (absolute, or relative to the project), by default ``dbt_project/target``. Parallel
+    test workers each set their own, so their parses never overwrite each other's."""
+    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")
+
+
+def dbt_log_dir() -> Path:
+    """Where dbt writes dbt.log: dbt's own ``DBT_LOG_PATH``, by default ``dbt_project/logs``."""
+    return DBT_PROJECT_DIR / os.environ.get("DBT_LOG_PATH", "logs")
+
+
 @cache
 def dbt_project(target: str) -> DbtProject:
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=target)
+    project = DbtProject(
+        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=target, target_path=dbt_target_dir()
+    )
     if os.environ.get("DAGSTER_IS_DEV_CLI"):
         # What DbtProject.prepare_if_dev() does, with our dbt rather than the one on PATH,
         # so `dagster dev` picks up model edits on reload.
@@ -109,7 +123,7 @@ def prepare_manifest(settings: Settings) -> Path:
         cwd=DBT_PROJECT_DIR,
         stdout=subprocess.DEVNULL,
     )
-    return DBT_PROJECT_DIR / "target" / "manifest.json"
+    return dbt_target_dir() / "manifest.json"
 
 
 def dbt_resource(settings: Settings) -> DbtCliResource:

@@ -35,7 +35,8 @@ from orchestration.resources.dbt import dbt_executable, prepare_manifest
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, load_settings
 from tests.bigquery.table_equality import Table, compare_tables, normalise
 
-pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
+# The module fixture runs four pipeline builds (~9 min alone, more beside another worker).
+pytestmark = [pytest.mark.bigquery, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 DEMO_END = dt.datetime(2026, 6, 30, 12, 0, 0)
 # Each run starts its own Marketo sandbox: pinned to one end, all serve the same activities.

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.demo.run import summarize
-from orchestration.resources.dbt import dbt_env, dbt_executable
+from orchestration.resources.dbt import dbt_env, dbt_executable, dbt_target_dir
 from orchestration.settings import DBT_PROJECT_DIR
 from tests.pipeline.conftest import make_harness
 
@@ -101,7 +101,7 @@ def _dbt(harness, *args: str) -> dict:
         text=True,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
-    return json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())
+    return json.loads((dbt_target_dir() / "run_results.json").read_text())
 
 
 def assert_dbt_unit_tests_and_docs_pass(harness) -> None:
@@ -114,6 +114,6 @@ def assert_dbt_unit_tests_and_docs_pass(harness) -> None:
     for logic in ("rfm", "clv", "churn"):
         assert any(logic in name for name in statuses), f"no unit test covers {logic}: {sorted(statuses)}"
     _dbt(harness, "docs", "generate")
-    catalog = json.loads((DBT_PROJECT_DIR / "target" / "catalog.json").read_text())
+    catalog = json.loads((dbt_target_dir() / "catalog.json").read_text())
     documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
     assert {"customer_360", "fact_orders", "dim_customers"} <= documented

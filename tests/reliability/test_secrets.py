@@ -21,7 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.demo.run import run_pipeline
-from orchestration.settings import DBT_PROJECT_DIR, load_settings
+from orchestration.resources.dbt import dbt_log_dir, dbt_target_dir
+from orchestration.settings import load_settings
 from tests.pipeline.conftest import AS_OF_DATE, _dbt_manifest, make_harness  # noqa: F401 - prepares dbt
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -152,7 +153,7 @@ def test_secrets_never_leak_and_extraction_is_read_only(postgres_url, tmp_path, 
     # 3. Search every trace for the secrets.
     instance = dg.DagsterInstance.get()
     events = _dagster_traces(instance)
-    files = _file_traces([home, DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs"], started)
+    files = _file_traces([home, dbt_target_dir(), dbt_log_dir()], started)
     captured = capfd.readouterr()
     haystacks: dict[str, str] = {"stdout": captured.out, "stderr": captured.err}
     haystacks.update({f"event {i}": text for i, text in enumerate(events)})
