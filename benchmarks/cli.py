@@ -107,6 +107,7 @@ class PipelineResult:
     checks_failed: int
     raw_order_items: int
     expected_raw_order_items: int
+    idle_hourly_s: float | None = None  # the hourly job again with nothing new (dbt skipped)
 
 
 @dataclass
@@ -203,6 +204,7 @@ def measure_pipeline(history: int, base: float) -> PipelineResult:
         generate_s=source.generate_s,
         full_s=data["full_s"],
         incremental_s=data["incremental_s"],
+        idle_hourly_s=data.get("idle_hourly_s"),
         advanced_rows=data["advanced_rows"],
         checks=data["checks"],
         checks_failed=data["checks_failed"],
@@ -211,6 +213,7 @@ def measure_pipeline(history: int, base: float) -> PipelineResult:
     )
     _log(
         f"  full {result.full_s:.1f} s, incremental {result.incremental_s:.1f} s, "
+        f"idle hourly {result.idle_hourly_s or 0:.1f} s, "
         f"checks {result.checks} ({result.checks_failed} failed)"
     )
     return result

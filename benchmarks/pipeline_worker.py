@@ -1,4 +1,5 @@
-"""One history size of the whole pipeline, in its own process: full build, advance a day, incremental.
+"""One history size of the whole pipeline, in its own process: full build, advance a day,
+incremental, then the hourly job again with nothing new (dbt skipped).
 
     python -m benchmarks.pipeline_worker <ops url> <work dir>
 
@@ -52,6 +53,7 @@ def main() -> None:
     full_s, full_checks, full_failed = _run("daily_full_build")
     advanced = advance(url, days=1, seed=7)
     incr_s, incr_checks, incr_failed = _run("hourly_incremental")
+    idle_s, _, idle_failed = _run("hourly_incremental")  # nothing new since: dbt is skipped
     import duckdb
 
     con = duckdb.connect(str(work_dir / "warehouse.duckdb"), read_only=True)
@@ -65,10 +67,11 @@ def main() -> None:
     payload = {
         "full_s": full_s,
         "incremental_s": incr_s,
+        "idle_hourly_s": idle_s,
         "advance_s": advanced.seconds,
         "advanced_rows": sum(advanced.rows.values()) + sum(advanced.updated_rows.values()),
         "checks": full_checks + incr_checks,
-        "checks_failed": full_failed + incr_failed,
+        "checks_failed": full_failed + incr_failed + idle_failed,
         "raw_order_items": raw_items,
         "mart_tables": fact_rows,
     }

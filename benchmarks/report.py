@@ -222,14 +222,15 @@ def render(results: Results, extra_sections: list[str] | None = None) -> str:
             "(extract what changed, dbt build of the incremental models, checks). Same Dagster "
             "jobs the schedules run, executed in process.",
             "",
-            "| history | order_items | full build s | incremental s | incremental vs 1x | rows changed by advance | "
-            "checks (failed) | raw order_items = source |",
-            "|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| history | order_items | full build s | incremental s | incremental vs 1x | "
+            "hourly, nothing new s | rows changed by advance | checks (failed) | raw order_items = source |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for p in results.pipeline:
             out.append(
                 f"| {p.history}x | {p.order_items:,} | {_fmt_s(p.full_s)} | {_fmt_s(p.incremental_s)} | "
-                f"{p.incremental_s / base.incremental_s:.2f}x | {p.advanced_rows:,} | "
+                f"{p.incremental_s / base.incremental_s:.2f}x | "
+                f"{'n/a' if p.idle_hourly_s is None else _fmt_s(p.idle_hourly_s)} | {p.advanced_rows:,} | "
                 f"{p.checks} ({p.checks_failed}) | {_ok(p.raw_order_items >= p.expected_raw_order_items)} |"
             )
         top = max(results.pipeline, key=lambda p: p.history)

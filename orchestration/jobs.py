@@ -16,8 +16,10 @@ hourly_incremental_job = dg.define_asset_job(
     selection=incremental_selection,
     description=(
         "Extract what changed in the operational database since the last high-water mark, "
-        "then dbt build: incremental facts merge only the affected rows."
+        "then dbt build: incremental facts merge only the affected rows. With nothing new in "
+        "raw since the last build, dbt is skipped."
     ),
+    config={"ops": {"dbt_models": {"config": {"skip_when_unchanged": True}}}},
     tags={"schedule": "hourly"},
 )
 

@@ -7,9 +7,13 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from orchestration.assets.dbt_changes import record_build, source_fingerprint, unchanged_since_last_build
 from orchestration.assets.operational_db import WAREHOUSE_POOL
 from orchestration.resources.dbt import dbt_env, dbt_project, dbt_target, scoped_environ
+from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings
+
+RAW_SCHEMAS = ("raw_ops", "raw_marketo")
 
 GROUPS_BY_FOLDER = {
     "staging": "staging",
@@ -22,6 +26,9 @@ GROUPS_BY_FOLDER = {
 class DbtConfig(dg.Config):
     full_refresh: bool = False
     as_of_date: str | None = None  # pin "today" for reproducible marts (YYYY-MM-DD)
+    # Skip the build when nothing reached raw since the last one (the hourly job sets it):
+    # see orchestration/assets/dbt_changes.py.
+    skip_when_unchanged: bool = False
 
 
 def dbt_vars(config: DbtConfig) -> dict[str, str]:
@@ -100,10 +107,31 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL if settings.warehouse == "duckdb" else None,
         name="dbt_models",
     )
-    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtConfig):
+    def dbt_models(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtConfig,
+    ):
+        wh = warehouse.get()
+        state_schema = warehouse.schema_name(RAW_SCHEMAS[0])
+        fingerprint = source_fingerprint(
+            wh, [warehouse.schema_name(s) for s in RAW_SCHEMAS], config.as_of_date
+        )
+        if (
+            config.skip_when_unchanged
+            and not config.full_refresh
+            and unchanged_since_last_build(wh, state_schema, fingerprint)
+        ):
+            context.log.info(
+                f"dbt build skipped: nothing reached raw since the last build ({fingerprint}); "
+                "no model or test ran, every mart is as it was"
+            )
+            return
         # The dbt subprocess inherits os.environ: give it the resolved warehouse settings.
         with scoped_environ(dbt_env(settings)):
             yield from dbt.cli(dbt_build_args(config), context=context).stream()
+        record_build(wh, state_schema, fingerprint)
 
     return dbt_models
 

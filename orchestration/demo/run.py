@@ -49,7 +49,11 @@ def run_pipeline(
 
     defs = build_definitions(settings)
     job = defs.resolve_job_def(job_name)
-    dbt_config: dict[str, object] = {"full_refresh": job_name == "daily_full_build"}
+    # The jobs' own dbt config (run_config replaces it): a full refresh daily, skip-if-unchanged hourly.
+    dbt_config: dict[str, object] = {
+        "full_refresh": job_name == "daily_full_build",
+        "skip_when_unchanged": job_name == "hourly_incremental",
+    }
     if as_of_date:
         dbt_config["as_of_date"] = as_of_date
     run_config = {

@@ -55,3 +55,23 @@ def test_incremental_run_picks_up_exactly_new_and_changed_rows(sqlite_url, tmp_p
     assert fact_status == ordered
     with harness.warehouse() as con:
         assert con.execute("select count(*) from marts.fact_orders").fetchone()[0] == source_items
+
+    # Another hourly run with nothing new: dbt is skipped, no model or mart is touched.
+    with harness.warehouse() as con:
+        marts_before = con.execute("select count(*), sum(net_amount) from marts.fact_orders").fetchone()
+        state = con.execute("select value from raw_ops._state where key = 'dbt_build'").fetchone()
+    assert state is not None, "a successful build records what it was built from"
+    idle = harness.run(job="hourly_incremental")
+    assert idle.asset_materializations_for_node("dbt_models") == []
+    raw_loads = {
+        m.asset_key.to_user_string(): m.metadata["rows_inserted"].value
+        for m in idle.get_asset_materialization_events()
+        for m in [m.materialization]
+        if m.asset_key.path[0] == "raw_ops" and "rows_inserted" in m.metadata
+    }
+    assert raw_loads and set(raw_loads.values()) == {0}, raw_loads
+    with harness.warehouse() as con:
+        assert (
+            con.execute("select count(*), sum(net_amount) from marts.fact_orders").fetchone() == marts_before
+        )
+        assert con.execute("select value from raw_ops._state where key = 'dbt_build'").fetchone() == state
