@@ -50,6 +50,7 @@ class RowDefect:
     duplicate: bool = False  # the changed row twice (same key, same cursor)
     copy_from_other_row: tuple[str, ...] = ()  # natural-key clash: take these columns from another row
     where: str = "true"  # pick a row matching this SQL condition (the expectation's row_condition)
+    every_row: bool = False  # the entry tolerates some bad rows (mostly): change every row it sees
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,15 @@ def defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], n
     An entry with a ``row_condition`` only sees the rows matching it: a row defect is planted
     in such a row."""
     defect = _defect_for(suite, spec, types, now)
+    if not isinstance(defect.kind, RowDefect):
+        return defect
     condition = spec.kwargs.get("row_condition")
-    if condition and isinstance(defect.kind, RowDefect):
+    if condition:
         assert spec.kwargs.get("condition_parser") == "pandas", f"{spec.label}: only pandas row conditions"
-        return replace(defect, kind=replace(defect.kind, where=sql_condition(condition)))
+        defect = replace(defect, kind=replace(defect.kind, where=sql_condition(condition)))
+    if spec.kwargs.get("mostly", 1) < 1:
+        # Which of many bad rows the samples name is GE's choice.
+        defect = replace(defect, kind=replace(defect.kind, every_row=True), sample_key_expected=False)
     return defect
 
 
@@ -170,7 +176,7 @@ def _defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], 
     if kind == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = kwargs["column_A"], kwargs["column_B"]
         step = "interval 1 day" if is_temporal(types[a]) else "1"
-        return Defect(RowDefect({a: f"{b} - {step}"}, needs_not_null=(a, b)))
+        return Defect(RowDefect({a: f"{b} - {step}"}, needs_not_null=(b,)))
     if kind == "expect_column_values_to_exist_in_table":
         missing = "-987654321" if is_numeric(types[column]) else "'zz-missing-key'"
         if is_temporal(types[column]):

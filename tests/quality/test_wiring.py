@@ -14,14 +14,13 @@ from orchestration.demo import schema as ops_schema
 from orchestration.quality import CHECK_NAME
 from orchestration.quality.freshness import FRESHNESS_CHECK_NAME, SENSOR_NAME
 from orchestration.resources.dbt import prepare_manifest
-from orchestration.settings import PROJECT_ROOT, load_settings
+from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, load_settings
 
 RAW_KEYS = {dg.AssetKey(["raw_ops", t.name]) for t in ops_schema.TABLES} | {
     dg.AssetKey(["raw_marketo", t]) for t in ("leads", "activities", "programs", "activity_types")
 }
-MART_SUITES = {
-    dg.AssetKey(["marts", t]) for t in ("fact_orders", "dim_customers", "dim_products", "customer_360")
-}
+# Every dbt mart has a suite (expectations/marts/<model>.yml).
+MART_SUITES = {dg.AssetKey(["marts", p.stem]) for p in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql")}
 
 
 @pytest.fixture(scope="module")
