@@ -84,6 +84,8 @@ def _prune_validation_pages(docs_dir: Path, suite_name: str) -> None:
 
 
 def _json_safe(value: Any) -> Any:
+    if value is pd.NA or value is pd.NaT:  # before the datetime test: NaT is a datetime
+        return None
     if hasattr(value, "item") and not isinstance(value, str | bytes):
         try:
             return value.item()
@@ -93,8 +95,6 @@ def _json_safe(value: Any) -> Any:
         return None
     if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
         return value.isoformat()
-    if value is pd.NA or value is pd.NaT:
-        return None
     return value
 
 

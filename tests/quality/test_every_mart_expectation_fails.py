@@ -145,7 +145,7 @@ def _plant_row(con, suite: SuiteSpec, spec: ExpectationSpec, defect: RowDefect) 
 
 
 def _normalized(sample: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
-    """GE reports dates as ISO strings (a null one as 'NaT'), the SQL checks as dates:
+    """GE reports dates as ISO strings (a null one as None), the SQL checks as dates:
     compare them as timestamps, a missing one as None."""
 
     def value(column: str, v: Any) -> Any:
