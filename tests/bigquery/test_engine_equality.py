@@ -207,6 +207,7 @@ def built(
         monkeypatch.setenv("OPS_DATABASE_URL", ops_url)
         monkeypatch.delenv("DAGSTER_HOME", raising=False)
         monkeypatch.delenv("MARKETO_BASE_URL", raising=False)
+        monkeypatch.setenv("MARKETO_SANDBOX_RATE_LIMIT_CALLS", "1000000")  # the data, not the 606s
         manifest = prepare_manifest(engines["duckdb"])
         generate(ops_url, Scale.named("tiny"), seed=42, end=DEMO_END)
         timings: dict[str, float] = {}

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .data import SandboxData
+from .faults import SandboxConfig
 from .server import SandboxHandle, start_sandbox
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ def sandbox_variables(handle: SandboxHandle, data: SandboxData) -> dict[str, str
     }
 
 
+RATE_LIMIT_VARIABLE = "MARKETO_SANDBOX_RATE_LIMIT_CALLS"
+
+
 @contextlib.contextmanager
 def sandbox_environment(
     settings: Any, *, seed: int = 42, port: int = 0, end: datetime | None = None
@@ -53,7 +57,10 @@ def sandbox_environment(
     ``end`` serve identical leads and activities, which runs compared with each other need."""
     emails = customer_emails_from_database(settings.ops_database_url)
     data = SandboxData.build(seed, end, customer_emails=emails)
-    handle = start_sandbox(port, data=data)
+    # Marketo's 100 calls / 20 s by default, so the demo meets real rate limiting; tests that
+    # only need the data raise it (MARKETO_SANDBOX_RATE_LIMIT_CALLS) instead of sleeping.
+    config = SandboxConfig(rate_limit_calls=int(os.environ.get(RATE_LIMIT_VARIABLE, "0") or 0) or 100)
+    handle = start_sandbox(port, data=data, config=config)
     values = sandbox_variables(handle, data)
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
