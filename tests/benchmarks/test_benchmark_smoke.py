@@ -46,6 +46,7 @@ def test_smoke_benchmark_every_path_equals_the_source(tmp_path):
     assert pipeline.checks > 0
     assert pipeline.checks_failed == 0
     assert pipeline.raw_order_items >= pipeline.expected_raw_order_items
+    assert pipeline.idle_hourly_s is not None and pipeline.idle_hourly_s > 0  # the idle hourly run ran
 
     report = (tmp_path / "benchmarks.md").read_text()
     assert report == render(results)
