@@ -33,15 +33,20 @@ def dataset_suffix() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def emulator_warehouse(emulator: BigQueryEmulator, dataset_prefix: str) -> BigQueryWarehouse:
+    """A warehouse on the emulator whose datasets all start with ``dataset_prefix``."""
+    return BigQueryWarehouse(
+        emulator.project,
+        location="US",
+        dataset_prefix=dataset_prefix,
+        api_endpoint=emulator.rest_url,
+        storage_endpoint=emulator.grpc_endpoint,
+    )
+
+
 @pytest.fixture
 def warehouse(bigquery_emulator: BigQueryEmulator, dataset_suffix: str) -> Iterator[BigQueryWarehouse]:
-    wh = BigQueryWarehouse(
-        bigquery_emulator.project,
-        location="US",
-        dataset_prefix=f"t{dataset_suffix}_",
-        api_endpoint=bigquery_emulator.rest_url,
-        storage_endpoint=bigquery_emulator.grpc_endpoint,
-    )
+    wh = emulator_warehouse(bigquery_emulator, f"t{dataset_suffix}_")
     try:
         yield wh
     finally:

@@ -22,6 +22,7 @@ from orchestration.demo.generator import Scale, generate
 from orchestration.quality import SuiteOutcome, run_suite
 from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.bigquery.conftest import emulator_warehouse
 from tests.quality.conftest import extract_all, now_utc
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
@@ -41,13 +42,7 @@ def both(
     url = f"sqlite:///{root / 'ops.db'}"
     generate(url, Scale.tiny(), seed=7, end=now_utc() - dt.timedelta(days=10))
     duck = DuckDBWarehouse(root / "warehouse.duckdb")
-    bq = BigQueryWarehouse(
-        bigquery_emulator.project,
-        location="US",
-        dataset_prefix=f"q{uuid.uuid4().hex[:6]}_",
-        api_endpoint=bigquery_emulator.rest_url,
-        storage_endpoint=bigquery_emulator.grpc_endpoint,
-    )
+    bq = emulator_warehouse(bigquery_emulator, f"q{uuid.uuid4().hex[:6]}_")
     extract_all(url, duck, root / "landing-duckdb", "initial")
     extract_all(url, bq, root / "landing-bigquery", "initial")
     try:

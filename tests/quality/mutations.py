@@ -33,6 +33,17 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def column_types(con: Any, suite: SuiteSpec) -> dict[str, str]:
+    """The suite's table columns and their DuckDB types."""
+    return dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [suite.layer, suite.table],
+        ).fetchall()
+    )
+
+
 def is_numeric(sql_type: str) -> bool:
     return sql_type.upper().startswith(NUMERIC_TYPES)
 

@@ -21,21 +21,11 @@ from orchestration.quality import load_suites, run_suite, run_suite_spec
 from orchestration.quality.spec import ExpectationSpec, SuiteSpec
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.quality.conftest import now_utc
-from tests.quality.mutations import Defect, LedgerDefect, RowDefect, SchemaDefect, defect_for
+from tests.quality.mutations import Defect, LedgerDefect, RowDefect, SchemaDefect, column_types, defect_for
 
 RAW_SUITES = sorted(table for layer, table in load_suites() if layer == "raw_ops")
 MARKETO_SUITES = sorted(table for layer, table in load_suites() if layer == "raw_marketo")
 MUTANT = "mutant"
-
-
-def _types(con, suite: SuiteSpec) -> dict[str, str]:
-    return dict(
-        con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [suite.layer, suite.table],
-        ).fetchall()
-    )
 
 
 def _latest(suite: SuiteSpec) -> str:
@@ -134,7 +124,7 @@ def test_clean_marketo_extraction_passes_every_marketo_suite(marketo_warehouse: 
 def assert_every_expectation_fails(warehouse: DuckDBWarehouse, suite: SuiteSpec) -> None:
     now = now_utc()
     with warehouse.connect(read_only=True) as con:
-        types = _types(con, suite)
+        types = column_types(con, suite)
     planned = sorted(((spec, defect_for(suite, spec, types, now)) for spec in suite.expectations), key=_order)
     assert len(planned) == len(suite.expectations)
     problems: list[str] = []

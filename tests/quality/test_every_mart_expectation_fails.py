@@ -30,7 +30,14 @@ from orchestration.settings import load_settings
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.pipeline.conftest import AS_OF_DATE, make_harness
 from tests.quality.conftest import now_utc
-from tests.quality.mutations import RowDefect, SchemaDefect, TableDefect, defect_for, is_temporal
+from tests.quality.mutations import (
+    RowDefect,
+    SchemaDefect,
+    TableDefect,
+    column_types,
+    defect_for,
+    is_temporal,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -101,16 +108,6 @@ def marts_warehouse(built_marts: Path, tmp_path: Path) -> Iterator[OneConnection
     warehouse.close()
 
 
-def _types(con, suite: SuiteSpec) -> dict[str, str]:
-    return dict(
-        con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [suite.layer, suite.table],
-        ).fetchall()
-    )
-
-
 def _reported_columns(suite: SuiteSpec, spec: ExpectationSpec) -> tuple[str, ...]:
     """What the entry's samples name: the duplicated values for uniqueness pushed down to SQL
     (scope: table), the table's key otherwise."""
@@ -160,7 +157,7 @@ def _normalized(sample: dict[str, Any], types: dict[str, str]) -> dict[str, Any]
 def assert_every_mart_expectation_fails(warehouse: OneConnectionWarehouse, suite: SuiteSpec) -> int:
     now = now_utc()
     relation, con = f"{suite.layer}.{suite.table}", warehouse.con
-    types = _types(con, suite)
+    types = column_types(con, suite)
     # The clean build passed every suite (built_marts); a seeded table is checked here.
     if not con.execute(f"select count(*) from {relation}").fetchone()[0]:
         assert suite.table in SEED_ROWS, f"{suite.name} is empty: add a clean row to SEED_ROWS"
