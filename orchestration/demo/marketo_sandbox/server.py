@@ -661,7 +661,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     # ---------------------------------------------------------------- plumbing
+    def _release_call(self) -> None:
+        """The call stops counting as concurrent once its answer is ready, before it is written:
+        a client that has read the answer can never find its own call still counted (as a
+        decrement after the write allowed, under load, for the client's next call)."""
+        if getattr(self, "_counted", False):
+            self._counted = False
+            with self.server.sandbox.lock:
+                self.server.sandbox.stats.concurrent -= 1
+
     def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        self._release_call()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -717,6 +727,7 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.stats.concurrent += 1
             sandbox.stats.max_concurrent = max(sandbox.stats.max_concurrent, sandbox.stats.concurrent)
             concurrent = sandbox.stats.concurrent
+        self._counted = True
         try:
             if sandbox.faults.latency_s:
                 time.sleep(sandbox.faults.latency_s)
@@ -739,8 +750,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sandbox.count_success()
             self._send(resp.status, resp.body, resp.content_type)
         finally:
-            with sandbox.lock:
-                sandbox.stats.concurrent -= 1
+            self._release_call()  # if nothing was sent (a handler raised before answering)
 
     def _dispatch(
         self, method: str, path: str, q: dict[str, list[str]], body: bytes, client_id: str
@@ -820,6 +830,7 @@ class _Handler(BaseHTTPRequestHandler):
                 faults.truncate_next_downloads -= 1
                 sandbox.stats.truncated_downloads += 1
                 cut = limit
+        self._release_call()
         self.send_response(status)
         self.send_header("Content-Type", "text/csv; charset=utf-8")
         self.send_header("Content-Length", str(len(chunk)))
