@@ -14,7 +14,9 @@ what the warehouse already records:
 That fingerprint is stored in ``raw_ops._state`` under ``dbt_build`` after a successful
 build. The next run that allows skipping (``DbtConfig.skip_when_unchanged``, set by the
 hourly job) skips dbt when the fingerprint is the same. A failed build stores nothing,
-so the next run builds again.
+so the next run builds again. A build of a subset (one model materialized from the UI)
+stores it too; whatever it left out is rebuilt by the next run with new data, and by
+the daily full build, which never skips.
 """
 
 from __future__ import annotations
