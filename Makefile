@@ -14,8 +14,11 @@ $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set (as on the reference
+# machine) every process, dbt's included, would otherwise recompile each module it imports.
 install: $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) run --frozen python -m compileall -q orchestration benchmarks tests > /dev/null
 	mkdir -p $(DAGSTER_HOME) && cp -n dagster_home/dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
 
 prepare: install
