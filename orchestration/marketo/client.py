@@ -8,10 +8,15 @@
   606/615/5xx-style codes are retried with exponential backoff and jitter.
 - At most ``max_concurrency`` (<= 10) calls are in flight per client, and at most 10 per
   Marketo instance across all clients of this process.
+- At most ``rate_limit_calls`` (100) calls start in any ``rate_limit_window_s`` (20 s) per
+  instance: the client paces itself to Marketo's sliding window instead of sending until a
+  606 and backing off exponentially, which overshoots the window and logs a warning per
+  rejected call. A 606 (another program sharing the instance) is still retried.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import random
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MARKETO_MAX_CONCURRENT_CALLS = 10
+MARKETO_RATE_LIMIT_CALLS = 100
+MARKETO_RATE_LIMIT_WINDOW_S = 20.0
 NO_ASSETS_WARNING = "no assets found"
 BULK_ENTITIES = ("leads", "activities")
 
@@ -54,6 +61,47 @@ def _instance_slot(base_url: str) -> threading.BoundedSemaphore:
     """One semaphore per Marketo instance: the 10-concurrent-calls limit is instance-wide."""
     with _instance_slots_lock:
         return _instance_slots.setdefault(base_url, threading.BoundedSemaphore(MARKETO_MAX_CONCURRENT_CALLS))
+
+
+class _CallWindow:
+    """A sliding window of call start times: ``acquire`` waits until a call may start.
+
+    Written here rather than taken from a library: the window is per Marketo instance and
+    shared by every client of the process (like the concurrency slot), and the wait goes
+    through the client's ``sleep`` so tests can observe it.
+    """
+
+    def __init__(self, calls: int, window_s: float) -> None:
+        self.calls = calls
+        self.window_s = window_s
+        self._starts: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, sleep: Callable[[float], None]) -> float:
+        """Record a call start, after waiting if the window is full; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._starts and self._starts[0] <= now - self.window_s:
+                    self._starts.popleft()
+                if len(self._starts) < self.calls:
+                    self._starts.append(now)
+                    return waited
+                wait = self._starts[0] + self.window_s - now
+            # A little past the edge: the server counts a call when it answers, after it started.
+            wait = max(wait, 0.0) + 0.1
+            sleep(wait)
+            waited += wait
+
+
+_call_windows: dict[tuple[str, int, float], _CallWindow] = {}
+
+
+def _call_window(base_url: str, calls: int, window_s: float) -> _CallWindow:
+    """One window per Marketo instance (and limit): the 100 calls / 20 s are instance-wide."""
+    with _instance_slots_lock:
+        return _call_windows.setdefault((base_url, calls, window_s), _CallWindow(calls, window_s))
 
 
 def iso(ts: datetime) -> str:
@@ -101,6 +149,8 @@ class MarketoClient:
         *,
         identity_url: str | None = None,
         max_concurrency: int = MARKETO_MAX_CONCURRENT_CALLS,
+        rate_limit_calls: int = MARKETO_RATE_LIMIT_CALLS,
+        rate_limit_window_s: float = MARKETO_RATE_LIMIT_WINDOW_S,
         poll_interval_s: float = 60.0,
         poll_timeout_s: float = 6 * 3600.0,
         max_retries: int = 8,
@@ -137,6 +187,12 @@ class MarketoClient:
         self._session.mount("https://", adapter)
         self._slot = threading.BoundedSemaphore(max_concurrency)
         self._instance_slot = _instance_slot(self.base_url)
+        # 0 turns pacing off (an instance whose limit was raised by Marketo support).
+        self._call_window = (
+            _call_window(self.base_url, rate_limit_calls, rate_limit_window_s)
+            if rate_limit_calls > 0
+            else None
+        )
         self._token_lock = threading.Lock()
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -147,6 +203,7 @@ class MarketoClient:
         self.calls_used = 0  # successful API calls: what Marketo counts against the daily quota
         self.token_requests = 0
         self.retries = 0
+        self.rate_limit_wait_s = 0.0  # time spent waiting for the call window, not on 606s
 
     def __repr__(self) -> str:
         return f"MarketoClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
@@ -262,6 +319,11 @@ class MarketoClient:
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
         all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+        if self._call_window is not None:
+            waited = self._call_window.acquire(self.sleep)
+            if waited:
+                with self._stats_lock:
+                    self.rate_limit_wait_s += waited
         with self._stats_lock:
             self.calls_made += 1
         try:

@@ -269,3 +269,18 @@ def test_retries_sleep_the_jittered_backoff(sandbox):
     steps = [min(0.2, 0.01 * 2**attempt) for attempt in range(4)]  # conftest FAST base / cap
     assert all(0 <= s <= step for s, step in zip(slept, steps, strict=True))
     assert slept != steps  # jittered, not the bare exponential steps
+
+
+def test_client_paces_itself_to_the_sliding_window_and_never_meets_a_606(sandbox_data):
+    config = SandboxConfig(rate_limit_calls=10, rate_limit_window_s=0.5)
+    with start_sandbox(data=sandbox_data, config=config) as sandbox:
+        # Two clients of one instance share one window, as they share the concurrency limit.
+        clients = [make_client(sandbox, rate_limit_calls=10, rate_limit_window_s=0.5) for _ in range(2)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda i: len(clients[i % 2].activity_types()), range(30)))
+        assert results == [9] * 30
+        assert sandbox.stats.errors_by_code["606"] == 0
+        assert sandbox.stats.counted_calls == 30
+        assert sum(c.retries for c in clients) == 0
+        # 30 calls at 10 per 0.5 s: the later ones waited for the window, not for a 606.
+        assert sum(c.rate_limit_wait_s for c in clients) > 0

@@ -41,6 +41,8 @@ def sandbox_variables(handle: SandboxHandle, data: SandboxData) -> dict[str, str
         "MARKETO_CLIENT_SECRET": handle.client_secret,
         "MARKETO_POLL_INTERVAL_S": "0.05",
         "MARKETO_HISTORY_START": (data.end - timedelta(days=3 * 365 + 1)).date().isoformat(),
+        # The client paces itself to the sandbox's own limit (Marketo's 100 unless raised).
+        "MARKETO_RATE_LIMIT_CALLS": str(handle.config.rate_limit_calls),
     }
 
 
