@@ -67,13 +67,18 @@ class DuckDBWarehouse:
         self.memory_limit = memory_limit
 
     @contextlib.contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def locked(self, *, shared: bool = False) -> Iterator[None]:
+        """Hold the warehouse's advisory file lock: exclusive for a writer, shared for readers.
+
+        ``connect`` takes it for every connection of ours. The dbt step holds it exclusively
+        for the whole build, because dbt-duckdb keeps the file open throughout: any other of
+        our writers (a Marketo extraction in another run) then waits here instead of failing
+        on DuckDB's own lock.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if read_only and not self.path.exists():
-            read_only = False  # nothing to read yet; create the file
         lock_path = self.path.with_name(self.path.name + ".lock")
         with open(lock_path, "a+") as lock_file:
-            mode = fcntl.LOCK_SH if read_only else fcntl.LOCK_EX
+            mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
             deadline = time.monotonic() + self.lock_timeout_s
             while True:
                 try:
@@ -86,6 +91,17 @@ class DuckDBWarehouse:
                             f"for {self.lock_timeout_s:.0f} s"
                         ) from None
                     time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not self.path.exists():
+            read_only = False  # nothing to read yet; create the file
+        with self.locked(shared=read_only):
             try:
                 con = duckdb.connect(
                     str(self.path),
@@ -101,7 +117,6 @@ class DuckDBWarehouse:
                 yield con
             finally:
                 con.close()
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -41,7 +41,9 @@ def test_activities_are_daily_partitions_backfilled_in_one_run(defs):
 def test_marketo_assets_share_one_pool(defs):
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and set(a.keys) & MARKETO_KEYS]
     pools = {a.op.pool for a in assets}
-    assert len(pools) == 1 and None not in pools
+    # Not the DuckDB writer pool: a Marketo run mostly waits on the API and must not hold
+    # back the operational runs meanwhile (its writes take the warehouse file lock).
+    assert pools == {"marketo_api"}
 
 
 def test_marketing_models_read_the_marketo_assets(defs):
