@@ -102,3 +102,19 @@ def test_unreachable_database_names_the_setting_and_hides_the_password():
         connect_checked("postgresql+psycopg://app:s3cr3t-pw@127.0.0.1:1/nowhere")
     assert "OPS_DATABASE_URL" in str(info.value)
     assert "s3cr3t-pw" not in str(info.value)
+
+
+@pytest.mark.parametrize("job_name", ["daily_full_build", "hourly_incremental"])
+def test_the_demo_splits_a_job_into_its_sources_and_the_rest_without_gap_or_overlap(defs, job_name):
+    from orchestration.demo.run import job_part
+
+    job = defs.resolve_job_def(job_name)
+    sources, rest = job_part(defs, job, "sources"), job_part(defs, job, "rest")
+    # The operational tables and the hard-delete detection that reads the same database.
+    assert {key.path[-1] for key in sources} == OPS_TABLES | {"_deleted_keys"}
+    assert all(key.path[0] == "raw_ops" for key in sources)
+    assert not set(sources) & set(rest)
+    assert set(sources) | set(rest) == set(job.asset_layer.executable_asset_keys)
+    assert dg.AssetKey(["marts", "fact_orders"]) in rest
+    with pytest.raises(ValueError, match="part must be"):
+        job_part(defs, job, "marts")
