@@ -98,6 +98,26 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def nanosecond_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its datetime columns at nanosecond resolution where the values allow.
+
+    GE compares datetime columns vectorized only when they are ``datetime64[ns]``; at the
+    microsecond resolution DuckDB and Arrow hand over it maps a Python function over every
+    value (about 20 s of the demo's 85 s of validation, on 500,000 order lines). Columns with
+    values outside what nanoseconds can hold (years 1677-2262, e.g. a 9999-12-31 sentinel)
+    are left as they are: slower, same result.
+    """
+    converted = {}
+    for name, dtype in frame.dtypes.items():
+        if not pd.api.types.is_datetime64_dtype(dtype) or pd.api.types.is_datetime64_ns_dtype(dtype):
+            continue
+        column = frame[name]
+        low, high = column.min(), column.max()
+        if (pd.isna(low) or low >= pd.Timestamp.min) and (pd.isna(high) or high <= pd.Timestamp.max):
+            converted[name] = column.astype("datetime64[ns]")
+    return frame.assign(**converted) if converted else frame
+
+
 def validate_dataframe(
     suite: SuiteSpec,
     specs: Sequence[ExpectationSpec],
@@ -153,7 +173,7 @@ def validate_dataframe(
             },
         )
     )
-    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": frame})
+    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": nanosecond_datetimes(frame)})
     (identifier, validation_result), *_ = checkpoint_result.run_results.items()
 
     docs_url = None
