@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,51 @@ class LandedBatch:
     max_cursor: dt.datetime | None
 
 
+class _WriterThread:
+    """Writes batches to a ParquetWriter on its own thread, so parsing the next batch (Arrow's
+    CSV reader, psql, the server) overlaps with encoding and compressing this one.
+
+    pyarrow releases the GIL in both, so on two cores the two stages run side by side. The
+    queue holds at most ``depth`` batches: memory stays bounded by the batch size. An error
+    on the writer thread is raised in the caller at its next ``put`` or at ``close``.
+    """
+
+    _DONE = object()
+
+    def __init__(self, writer: pq.ParquetWriter, depth: int = 2) -> None:
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="landing-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is self._DONE:
+                return
+            if self._error is not None:
+                continue  # drain: the caller stops at its next put
+            try:
+                self._writer.write_batch(batch, row_group_size=batch.num_rows)
+            except BaseException as exc:
+                self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, batch: pa.RecordBatch) -> None:
+        self._raise_error()
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Wait for every batch to be written; raise the writer's error if there was one."""
+        self._queue.put(self._DONE)
+        self._thread.join()
+        self._raise_error()
+
+
 def land_batches(
     batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path, cursor_column: str
 ) -> LandedBatch:
@@ -46,13 +93,19 @@ def land_batches(
     rows = 0
     max_cursor = None
     with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            writer.write_batch(batch, row_group_size=batch.num_rows)
-            rows += batch.num_rows
-            batch_max = pc.max(batch.column(cursor_column)).as_py()
-            if batch_max is not None and (max_cursor is None or batch_max > max_cursor):
-                max_cursor = batch_max
+        background = _WriterThread(writer)
+        try:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                background.put(batch)
+                rows += batch.num_rows
+                batch_max = pc.max(batch.column(cursor_column)).as_py()
+                if batch_max is not None and (max_cursor is None or batch_max > max_cursor):
+                    max_cursor = batch_max
+        finally:
+            # On success this waits for the last write; on a failed read it stops the thread
+            # before the writer closes (the partial file is deleted by the caller).
+            background.close()
     tmp.replace(path)  # a half-written file never looks like a landed batch
     return LandedBatch(path=path, rows=rows, bytes=path.stat().st_size, max_cursor=max_cursor)
