@@ -79,6 +79,18 @@ class Scale:
             raise ValueError(f"unknown scale {name!r}: use tiny, demo or a multiplier of demo") from None
         return cls.demo().times(factor)
 
+    def longer(self, factor: int) -> Scale:
+        """``factor`` times the history at the same daily volume: months, orders and
+        interactions grow together, so a day of new business is the same size at any factor."""
+        if factor < 1:
+            raise ValueError(f"history factor must be a whole number of at least 1, got {factor}")
+        return replace(
+            self,
+            months=self.months * factor,
+            orders=self.orders * factor,
+            interactions=self.interactions * factor,
+        )
+
     def times(self, factor: float) -> Scale:
         """The same master data with ``factor`` times the orders and interactions."""
         if factor <= 0:
