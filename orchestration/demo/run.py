@@ -94,17 +94,39 @@ def run_demo(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketo") as pool:
-        marketo_future = pool.submit(extract_marketo_for_demo, settings)
+    def timed(label: str, fn, *args, **kwargs):
+        started = time.perf_counter()
         try:
-            sources = run_pipeline(
-                settings, job_name=job_name, as_of_date=as_of_date, log_level=log_level, part="sources"
+            return fn(*args, **kwargs)
+        finally:
+            # stderr: the demo sends stdout (dbt's output) to its log file.
+            print(f"  {label}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketo") as pool:
+        marketo_future = pool.submit(timed, "Marketo (marketo_daily)", extract_marketo_for_demo, settings)
+        try:
+            sources = timed(
+                f"operational sources and their checks ({job_name})",
+                run_pipeline,
+                settings,
+                job_name=job_name,
+                as_of_date=as_of_date,
+                log_level=log_level,
+                part="sources",
             )
         finally:
             marketo = marketo_future.result()
     if not sources.success:
         return marketo, [sources]
-    rest = run_pipeline(settings, job_name=job_name, as_of_date=as_of_date, log_level=log_level, part="rest")
+    rest = timed(
+        f"dbt build, marts and their checks ({job_name})",
+        run_pipeline,
+        settings,
+        job_name=job_name,
+        as_of_date=as_of_date,
+        log_level=log_level,
+        part="rest",
+    )
     return marketo, [sources, rest]
 
 
