@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -114,6 +115,7 @@ class PipelineResult:
 class DemoResult:
     seconds: float
     success: bool
+    parts: dict[str, float] = field(default_factory=dict)  # what the demo reports per part, s
 
 
 @dataclass
@@ -246,7 +248,11 @@ def measure_demo() -> DemoResult:
     _log(f"  {seconds:.1f} s, exit {proc.returncode}")
     if proc.returncode != 0:
         _log(proc.stdout[-2000:] + proc.stderr[-2000:])
-    return DemoResult(seconds, proc.returncode == 0)
+    parts = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^  (.+): ([0-9.]+) s$", proc.stderr, re.MULTILINE)
+    }
+    return DemoResult(seconds, proc.returncode == 0, parts)
 
 
 def run_benchmarks(options: Options) -> Results:
