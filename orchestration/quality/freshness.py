@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from orchestration.quality.spec import SAFE_LOADER
 from orchestration.settings import EXPECTATIONS_DIR
 
 FRESHNESS_FILE = EXPECTATIONS_DIR / "freshness.yml"
@@ -69,7 +70,7 @@ def _asset_key(text: str, where: str) -> dg.AssetKey:
 
 def load_slas(path: Path = FRESHNESS_FILE) -> list[FreshnessSla]:
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(path.read_text(), Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise FreshnessSlaError(f"{path}: not valid YAML: {exc}") from exc
     timezone = document.get("timezone", "UTC")

@@ -134,6 +134,8 @@ def validate_dataframe(
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
 
+    from orchestration.quality.docs_views import view_config
+
     # No default docs site: GE would otherwise point one at a fresh temporary directory.
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
@@ -156,7 +158,16 @@ def validate_dataframe(
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": str(data_docs_dir),
                 },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "view": view_config(index=True),
+                },
+                # Templates compiled once per process (docs_views.py explains why).
+                "site_section_builders": {
+                    "expectations": {"view": view_config()},
+                    "validations": {"view": view_config()},
+                    "profiling": {"view": view_config()},
+                },
             },
         )
         actions.append(UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE]))

@@ -19,6 +19,10 @@ import yaml
 
 from orchestration.settings import EXPECTATIONS_DIR
 
+# libyaml's C loader where PyYAML has it: the same safe subset, about 10x faster (every
+# suite is read each time the code location loads).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Severity = Literal["error", "warn"]
 SEVERITIES: tuple[str, ...] = ("error", "warn")
 QUALITY_CLASSES: tuple[str, ...] = (
@@ -181,7 +185,7 @@ def parse_suite(document: Mapping[str, Any], source: Path | None = None) -> Suit
 
 def load_suite(path: Path) -> SuiteSpec:
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(path.read_text(), Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise SuiteSpecError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, Mapping):

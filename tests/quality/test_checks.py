@@ -94,3 +94,17 @@ def test_data_docs_page_is_written(warehouse: DuckDBWarehouse, tmp_path: Path) -
     outcome = run_suite(warehouse, "raw_ops", "orders", data_docs_dir=tmp_path / "docs")
     assert outcome.data_docs_url and outcome.data_docs_url.endswith(".html")
     assert (tmp_path / "docs" / "index.html").is_file()
+
+
+def test_data_docs_pages_reuse_compiled_templates(warehouse: DuckDBWarehouse, tmp_path: Path) -> None:
+    from orchestration.quality.docs_views import BYTECODE_CACHE
+
+    first = run_suite(warehouse, "raw_ops", "orders", data_docs_dir=tmp_path / "first")
+    compiled = dict(BYTECODE_CACHE._code)
+    assert compiled, "the first page compiled GE's templates into the shared cache"
+    second = run_suite(warehouse, "raw_ops", "orders", data_docs_dir=tmp_path / "second")
+    assert BYTECODE_CACHE._code == compiled  # nothing compiled again
+    pages = [Path(o.data_docs_url.removeprefix("file://")).read_text() for o in (first, second)]
+    for page in pages:
+        assert "raw_ops.orders" in page
+    assert len(pages[0]) == len(pages[1])  # the same page, but for its timestamps and element ids
