@@ -263,9 +263,9 @@ def render(results: Results, extra_sections: list[str] | None = None) -> str:
         out += [
             "",
             f"Reading the incremental column: the {top.history}x run holds {top.order_items / base.order_items:.0f}x "
-            f"the order lines of the {base.history}x one and receives a day of about the same size "
-            f"({top.advanced_rows:,} vs {base.advanced_rows:,} new and updated rows; updates of older rows grow a "
-            "little with history). Extraction reads only rows past the high-water mark (an indexed range on "
+            f"the order lines of the {base.history}x one; its day brings {top.advanced_rows:,} new and updated rows "
+            f"against {base.advanced_rows:,} (new orders are the same per day, updates to older rows grow with "
+            "history). Extraction reads only rows past the high-water mark (an indexed range on "
             "`updated_at`), the publish's anti-join is bounded by zone maps to raw rows inside the look-back "
             "window, and the incremental facts merge only the affected dates. What still grows with history: "
             "the snapshot compares every current row, the marts rebuilt as tables (dimensions, analytics "
