@@ -1,0 +1,53 @@
+"""The landing writer: batches written on a background thread, errors raised in the caller."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.warehouse.landing import land_batches
+
+SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us"))])
+
+
+def _batch(start: int, n: int) -> pa.RecordBatch:
+    ids = list(range(start, start + n))
+    times = [dt.datetime(2026, 1, 1) + dt.timedelta(seconds=i) for i in ids]
+    return pa.record_batch([pa.array(ids), pa.array(times, pa.timestamp("us"))], schema=SCHEMA)
+
+
+def test_every_batch_lands_in_order_with_the_newest_cursor(tmp_path):
+    landed = land_batches(
+        (_batch(i * 1000, 1000) for i in range(25)), SCHEMA, tmp_path / "t.parquet", "updated_at"
+    )
+    table = pq.read_table(landed.path)
+    assert landed.rows == table.num_rows == 25_000
+    assert table.column("id").to_pylist() == list(range(25_000))
+    assert landed.max_cursor == dt.datetime(2026, 1, 1) + dt.timedelta(seconds=24_999)
+
+
+def test_a_write_error_reaches_the_caller_and_no_file_is_landed(tmp_path):
+    wrong = pa.record_batch(
+        [pa.array(["x"]), pa.array([None], pa.timestamp("us"))], names=["id", "updated_at"]
+    )
+    with pytest.raises(ValueError, match="schema does not match"):
+        land_batches(
+            iter([_batch(0, 10), wrong, _batch(10, 10)]), SCHEMA, tmp_path / "t.parquet", "updated_at"
+        )
+    assert not (tmp_path / "t.parquet").exists()
+    assert not [t for t in threading.enumerate() if t.name == "landing-writer"]
+
+
+def test_a_read_error_stops_the_writer_thread(tmp_path):
+    def batches():
+        yield _batch(0, 10)
+        raise RuntimeError("COPY of 'orders' through psql failed")
+
+    with pytest.raises(RuntimeError, match="orders"):
+        land_batches(batches(), SCHEMA, tmp_path / "t.parquet", "updated_at")
+    assert not (tmp_path / "t.parquet").exists()
+    assert not [t for t in threading.enumerate() if t.name == "landing-writer"]
