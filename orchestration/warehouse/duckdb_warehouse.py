@@ -98,7 +98,6 @@ class DuckDBWarehouse:
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if read_only and not self.path.exists():
             read_only = False  # nothing to read yet; create the file
         with self.locked(shared=read_only):
