@@ -83,15 +83,22 @@ def run_pipeline(
 
 
 def run_demo(
-    settings: Settings, *, job_name: str, as_of_date: str | None = None, log_level: str = "WARNING"
+    settings: Settings,
+    *,
+    job_name: str,
+    as_of_date: str | None = None,
+    log_level: str = "WARNING",
+    timings: dict[str, float] | None = None,
 ) -> tuple[dg.ExecuteInProcessResult | None, list[dg.ExecuteInProcessResult]]:
     """Marketo and the operational sources side by side, then the rest of the job.
 
     The Marketo extraction mostly waits on the API (its 100 calls / 20 s); the operational
     extraction and its suites keep the CPU busy. In production they are separate jobs too.
     dbt reads both, so the rest of the job (dbt build, mart checks) starts once both are in.
-    Returns the Marketo run (None when Marketo is not configured) and the job's runs.
+    Returns the Marketo run (None when Marketo is not configured) and the job's runs; each
+    part's seconds go into ``timings``.
     """
+    timings = {} if timings is None else timings
     from concurrent.futures import ThreadPoolExecutor
 
     def timed(label: str, fn, *args, **kwargs):
@@ -99,8 +106,9 @@ def run_demo(
         try:
             return fn(*args, **kwargs)
         finally:
-            # stderr: the demo sends stdout (dbt's output) to its log file.
-            print(f"  {label}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+            # Printed by the caller once the runs are over: Dagster captures the process's
+            # output into a run's compute log while that run executes.
+            timings[label] = time.perf_counter() - started
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketo") as pool:
         marketo_future = pool.submit(timed, "Marketo (marketo_daily)", extract_marketo_for_demo, settings)
@@ -211,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"Running {args.job}; dbt output goes to {log_path}", flush=True)
     with marketo_sandbox_for_demo(settings), open(log_path, "w") as log, contextlib.redirect_stdout(log):
-        marketo, results = run_demo(settings, job_name=args.job, as_of_date=args.as_of_date)
+        timings: dict[str, float] = {}
+        marketo, results = run_demo(settings, job_name=args.job, as_of_date=args.as_of_date, timings=timings)
+    for label, seconds in timings.items():
+        print(f"  {label}: {seconds:.1f} s", file=sys.stderr, flush=True)
     if marketo is not None and not marketo.success:
         print(f"Marketo extraction FAILED (run {marketo.run_id}); the marts hold what raw_marketo had")
     print(summarize(settings, results))
