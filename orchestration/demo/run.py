@@ -57,6 +57,7 @@ def run_pipeline(
     as_of_date: str | None = None,
     log_level: str = "INFO",
     part: str = "all",
+    instance: dg.DagsterInstance | None = None,
 ):
     """Execute a job in process. ``part``: ``all`` of it, only its ``sources`` (the operational
     extraction and its checks), or the ``rest`` (what a ``sources`` run left out)."""
@@ -76,10 +77,15 @@ def run_pipeline(
         "ops": {"dbt_models": {"config": dbt_config}},
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = instance or demo_instance()
     return job.execute_in_process(
         instance=instance, run_config=run_config, asset_selection=selection, raise_on_error=False
     )
+
+
+def demo_instance() -> dg.DagsterInstance:
+    """The instance under DAGSTER_HOME (``make demo`` sets it), else an ephemeral one."""
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
 def run_demo(
@@ -99,6 +105,9 @@ def run_demo(
     part's seconds go into ``timings``.
     """
     timings = {} if timings is None else timings
+    # One instance, made before the threads start: two threads creating the storage of a new
+    # DAGSTER_HOME at once both wrote its schema version (alembic "more than one head").
+    instance = demo_instance()
     from concurrent.futures import ThreadPoolExecutor
 
     def timed(label: str, fn, *args, **kwargs):
@@ -111,7 +120,9 @@ def run_demo(
             timings[label] = time.perf_counter() - started
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketo") as pool:
-        marketo_future = pool.submit(timed, "Marketo (marketo_daily)", extract_marketo_for_demo, settings)
+        marketo_future = pool.submit(
+            timed, "Marketo (marketo_daily)", extract_marketo_for_demo, settings, instance=instance
+        )
         try:
             sources = timed(
                 f"operational sources and their checks ({job_name})",
@@ -121,6 +132,7 @@ def run_demo(
                 as_of_date=as_of_date,
                 log_level=log_level,
                 part="sources",
+                instance=instance,
             )
         finally:
             marketo = marketo_future.result()
@@ -134,11 +146,14 @@ def run_demo(
         as_of_date=as_of_date,
         log_level=log_level,
         part="rest",
+        instance=instance,
     )
     return marketo, [sources, rest]
 
 
-def extract_marketo_for_demo(settings: Settings, *, days: int = 365):
+def extract_marketo_for_demo(
+    settings: Settings, *, days: int = 365, instance: dg.DagsterInstance | None = None
+):
     """Marketo (the sandbox unless MARKETO_BASE_URL is set): leads, programs, types and the
     activities of the last ``days`` days in one run, before the main job builds the marts."""
     from orchestration.demo.marketo_extract import activity_days_range, extract_marketo, marketo_configured
@@ -147,7 +162,7 @@ def extract_marketo_for_demo(settings: Settings, *, days: int = 365):
         return None
     first_day, last_day = activity_days_range(days)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    return extract_marketo(settings, first_day, last_day, run_config=quiet)
+    return extract_marketo(settings, first_day, last_day, run_config=quiet, instance=instance)
 
 
 def summarize(settings: Settings, result) -> str:
