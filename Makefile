@@ -1,6 +1,8 @@
 # One entry point. `make demo` and `make test` each install everything they need first.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter's own path, not a launcher's (pyenv shim): uv compares the path it is given
+# with the one .venv was made from, and recreates .venv on every sync when they differ.
+PYTHON ?= $(shell $$(command -v python3.11 || command -v python3) -c 'import sys; print(sys.executable)')
 UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 RUN := $(UV) run --frozen

@@ -250,7 +250,7 @@ def measure_demo() -> DemoResult:
         _log(proc.stdout[-2000:] + proc.stderr[-2000:])
     parts = {
         m.group(1): float(m.group(2))
-        for m in re.finditer(r"^  (.+): ([0-9.]+) s$", proc.stderr, re.MULTILINE)
+        for m in re.finditer(r"^  (.+): ([0-9.]+) s$", proc.stdout, re.MULTILINE)
     }
     return DemoResult(seconds, proc.returncode == 0, parts)
 

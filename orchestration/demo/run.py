@@ -236,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     with marketo_sandbox_for_demo(settings), open(log_path, "w") as log, contextlib.redirect_stdout(log):
         timings: dict[str, float] = {}
         marketo, results = run_demo(settings, job_name=args.job, as_of_date=args.as_of_date, timings=timings)
+    # On stdout: under a persistent instance, Dagster's compute-log capture of the threaded
+    # runs can leave stderr redirected into a run's log file.
+    print("Parts")
     for label, seconds in timings.items():
-        print(f"  {label}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        print(f"  {label}: {seconds:.1f} s", flush=True)
     if marketo is not None and not marketo.success:
         print(f"Marketo extraction FAILED (run {marketo.run_id}); the marts hold what raw_marketo had")
     print(summarize(settings, results))
