@@ -109,6 +109,8 @@ class PipelineResult:
     raw_order_items: int
     expected_raw_order_items: int
     idle_hourly_s: float | None = None  # the hourly job again with nothing new (dbt skipped)
+    incremental_steps: dict[str, float] = field(default_factory=dict)  # step key -> s, slowest first
+    idle_steps: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -211,6 +213,8 @@ def measure_pipeline(history: int, base: float) -> PipelineResult:
         full_s=data["full_s"],
         incremental_s=data["incremental_s"],
         idle_hourly_s=data.get("idle_hourly_s"),
+        incremental_steps=data.get("incremental_steps", {}),
+        idle_steps=data.get("idle_steps", {}),
         advanced_rows=data["advanced_rows"],
         checks=data["checks"],
         checks_failed=data["checks_failed"],
