@@ -20,3 +20,12 @@
 {% macro add_days(days, date_expression) -%}
     cast({{ dbt.dateadd('day', days, date_expression) }} as date)
 {%- endmacro %}
+
+{#
+    When this dbt invocation started, as a TIMESTAMP: the `_built_at` of the rows an
+    incremental fact inserts or updates. Its mart suite validates the rows of the newest
+    value (the latest build's batch), not the whole history, after every run.
+#}
+{% macro built_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}

@@ -105,7 +105,13 @@ def _build_check(
     description = (
         f"Great Expectations suite {suite.source.name if suite.source else suite.name} "
         f"({counts['error']} blocking, {counts['warn']} warning expectations)"
-        + (" on the latest extraction batch." if suite.is_batched else " on the whole table.")
+        + (
+            " on the whole table."
+            if not suite.is_batched
+            else " on the latest extraction batch."
+            if suite.batch_from == "ledger"
+            else " on the rows the latest dbt build merged (every row after a full refresh)."
+        )
     )
 
     @dg.asset_check(

@@ -64,13 +64,20 @@ class DuckDBQueries:
         )
 
     def rows(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, dict(params or {})).fetchall()
+        return self.con.execute(sql, used_params(sql, params)).fetchall()
 
     def frame(self, sql: str, params: Params | None = None) -> pd.DataFrame:
-        return self.con.execute(sql, dict(params or {})).df()
+        return self.con.execute(sql, used_params(sql, params)).df()
 
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def used_params(sql: str, params: Params | None) -> dict[str, Any]:
+    """The parameters ``sql`` names: DuckDB refuses a named parameter the query does not use,
+    and a check's batch id is offered to whole-table queries too."""
+    named = set(_PARAMETER.findall(sql))
+    return {k: v for k, v in (params or {}).items() if k in named}
 
 
 def _bigquery_parameter(name: str, value: Any) -> Any:
@@ -140,7 +147,7 @@ class BigQueryQueries:
         from google.cloud import bigquery
 
         config = bigquery.QueryJobConfig(
-            query_parameters=[_bigquery_parameter(k, v) for k, v in (params or {}).items()]
+            query_parameters=[_bigquery_parameter(k, v) for k, v in used_params(sql, params).items()]
         )
         return self.warehouse.client.query(_PARAMETER.sub(r"@\1", sql), job_config=config)
 

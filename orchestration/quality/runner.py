@@ -52,6 +52,12 @@ def latest_batch_id(engine: QueryEngine, schema: str, table: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def latest_batch_value(engine: QueryEngine, relation: str, column: str) -> Any:
+    """The newest value of ``column`` (a mart's _built_at: its latest build); None when the
+    table is empty or the column holds only nulls."""
+    return engine.rows(f"select max({engine.quote(column)}) from {relation}")[0][0]
+
+
 def run_suite_spec(
     warehouse: Any,
     suite: SuiteSpec,
@@ -63,8 +69,11 @@ def run_suite_spec(
 ) -> SuiteOutcome:
     """Validate ``suite`` against the warehouse.
 
-    Batched (raw) tables: ``batch_id`` or, when omitted, the latest batch in the ledger.
-    Unbatched tables (marts) are validated whole. ``schemas`` maps logical layers to
+    Batched raw tables: ``batch_id`` or, when omitted, the latest batch in the ledger.
+    Incremental facts (``batch_from: latest_value``): the rows holding the newest value of
+    their batch column, i.e. what the latest dbt build merged (a full refresh stamps every
+    row, so that build's check covers the whole table); ``scope: table`` entries still look
+    at the whole table. Other marts are validated whole. ``schemas`` maps logical layers to
     physical schemas (e.g. a BigQuery dataset prefix); identity by default.
     """
     started = time.perf_counter()
@@ -85,7 +94,9 @@ def run_suite_spec(
 
         if not engine.table_exists(physical, suite.table):
             raise SuiteNotFoundError(f"{physical}.{suite.table} does not exist in {engine.location}")
-        if suite.is_batched and batch_id is None:
+        if suite.is_batched and batch_id is None and suite.batch_from == "latest_value":
+            batch_id = latest_batch_value(engine, relation, suite.batch_column)
+        elif suite.is_batched and batch_id is None:
             batch_id = latest_batch_id(engine, physical, suite.table)
             if batch_id is None:
                 raise SuiteNotFoundError(f"{physical}.{suite.table} has no load in {physical}.{LOAD_LEDGER}")
@@ -99,7 +110,7 @@ def run_suite_spec(
         )
         frame = engine.frame(f"select * from {relation} where {target.batch_where()}", target.params)
         sql_results = {id(s): run_sql_expectation(target, s) for s in sql_specs}
-    if suite.is_batched and frame.empty:
+    if suite.is_batched and suite.batch_from == "ledger" and frame.empty:
         notes.append(f"batch {batch_id} inserted no rows; batch expectations ran on an empty frame")
 
     from orchestration.quality.gx_suite import validate_dataframe
@@ -113,7 +124,7 @@ def run_suite_spec(
         layer=suite.layer,
         table=suite.table,
         relation=f"{physical}.{suite.table}",
-        batch_id=batch_id,
+        batch_id=None if batch_id is None else str(batch_id),
         rows_validated=len(frame),
         duration_s=time.perf_counter() - started,
         results=tuple(results),

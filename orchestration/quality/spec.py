@@ -51,6 +51,16 @@ PUSHDOWN_TYPES: frozenset[str] = frozenset(
 UNIQUENESS_TYPES: frozenset[str] = frozenset(
     {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
 )
+# Expectations that honour ``scope: table`` (pushed down as SQL over the whole table); every
+# other type looks at the batch, so ``scope: table`` on it would be a promise not kept.
+TABLE_SCOPE_TYPES: frozenset[str] = UNIQUENESS_TYPES | {
+    "expect_column_values_to_exist_in_table",
+    "expect_table_row_count_to_be_between",
+}
+# Where a batched suite's batch comes from: the load ledger (raw tables, one batch id per
+# extraction) or the newest value of the batch column (a mart's _built_at: the rows the
+# latest dbt build merged).
+BATCH_SOURCES: tuple[str, ...] = ("ledger", "latest_value")
 _ENTRY_KEYS = {"type", "class", "severity", "scope", "kwargs", "columns", "description"}
 
 
@@ -83,7 +93,11 @@ class ExpectationSpec:
 
     @property
     def runs_in_sql(self) -> bool:
-        return self.type in PUSHDOWN_TYPES or (self.type in UNIQUENESS_TYPES and self.scope != "batch")
+        return (
+            self.type in PUSHDOWN_TYPES
+            or (self.type in UNIQUENESS_TYPES and self.scope != "batch")
+            or (self.type == "expect_table_row_count_to_be_between" and self.scope == "table")
+        )
 
     @property
     def label(self) -> str:
@@ -98,7 +112,8 @@ class SuiteSpec:
     key: tuple[str, ...]
     expectations: tuple[ExpectationSpec, ...]
     cursor: str | None = None  # raw tables: the source change cursor (latest version per key)
-    batch_column: str | None = None  # raw tables: _batch_id; marts: none (the whole table is checked)
+    batch_column: str | None = None  # raw: _batch_id; incremental facts: _built_at; else whole table
+    batch_from: str = "ledger"  # see BATCH_SOURCES
     description: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -135,6 +150,10 @@ def _entries(raw: Mapping[str, Any], where: str) -> list[ExpectationSpec]:
     scope = raw.get("scope", "batch")
     if scope not in SCOPES:
         raise SuiteSpecError(f"{where} ({kind}): 'scope' must be one of {SCOPES}, got {scope!r}")
+    if scope == "table" and kind not in TABLE_SCOPE_TYPES:
+        raise SuiteSpecError(
+            f"{where} ({kind}): only {sorted(TABLE_SCOPE_TYPES)} can look at the whole table (scope: table)"
+        )
     kwargs = dict(raw.get("kwargs") or {})
     columns = raw.get("columns")
     targets: list[dict[str, Any]] = [kwargs]
@@ -166,11 +185,18 @@ def parse_suite(document: Mapping[str, Any], source: Path | None = None) -> Suit
             raise SuiteSpecError(f"{where}: expectation #{index + 1} is not a mapping")
         expectations.extend(_entries(entry, f"{where}: expectation #{index + 1}"))
     batch_column = document.get("batch_column")
+    batch_from = document.get("batch_from", "ledger")
+    if batch_from not in BATCH_SOURCES:
+        raise SuiteSpecError(f"{where}: 'batch_from' must be one of {BATCH_SOURCES}, got {batch_from!r}")
+    if batch_from != "ledger" and not batch_column:
+        raise SuiteSpecError(f"{where}: 'batch_from: {batch_from}' needs a 'batch_column'")
     for spec in expectations:
         if spec.scope == "latest" and not document.get("cursor"):
             raise SuiteSpecError(f"{where}: {spec.label} has scope 'latest' but the suite names no 'cursor'")
-        if spec.type.startswith("expect_batch_") and not batch_column:
-            raise SuiteSpecError(f"{where}: {spec.label} needs a batched table ('batch_column')")
+        if spec.type.startswith("expect_batch_") and not (batch_column and batch_from == "ledger"):
+            raise SuiteSpecError(
+                f"{where}: {spec.label} needs a table batched by the load ledger ('batch_column')"
+            )
     return SuiteSpec(
         layer=str(document["layer"]),
         table=str(document["table"]),
@@ -178,6 +204,7 @@ def parse_suite(document: Mapping[str, Any], source: Path | None = None) -> Suit
         expectations=tuple(expectations),
         cursor=document.get("cursor"),
         batch_column=batch_column,
+        batch_from=batch_from,
         description=str(document.get("description", "")),
         source=source,
     )

@@ -1,4 +1,5 @@
-"""Mart suites validate the whole table; cross-table checks are pushed down as SQL.
+"""Mart suites validate the whole table, or for an incremental fact the rows its latest build
+merged (``_built_at``); cross-table checks are pushed down as SQL.
 
 The marts here are hand-built stand-ins with the contracted columns (dbt is not run).
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 from orchestration.quality import run_suite
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+FIRST_BUILD, NEXT_BUILD = "2026-06-30 02:00:00", "2026-06-30 03:00:00"
 
 
 def build_marts(warehouse: DuckDBWarehouse) -> None:
@@ -23,7 +26,8 @@ def build_marts(warehouse: DuckDBWarehouse) -> None:
             "'sk-' || o.customer_id as customer_sk, i.product_id, o.warehouse_id, o.status as order_status, "
             "o.payment_method, o.payment_status, 'gold' as customer_tier, i.quantity, i.unit_price, "
             "i.quantity * i.unit_price as gross_amount, i.discount as discount_amount, i.tax as tax_amount, "
-            "i.total as net_amount, o.status = 'cancelled' as is_cancelled, o.order_date "
+            "i.total as net_amount, o.status = 'cancelled' as is_cancelled, o.order_date, "
+            f"timestamp '{FIRST_BUILD}' as _built_at "
             "from raw_ops.order_items i join raw_ops.orders o on o.id = i.order_id"
         )
         con.execute("create table marts.dim_products as select id as product_id from raw_ops.products")
@@ -31,9 +35,9 @@ def build_marts(warehouse: DuckDBWarehouse) -> None:
 
 def test_clean_marts_pass(warehouse: DuckDBWarehouse) -> None:
     build_marts(warehouse)
-    for mart in ("dim_customers", "fact_orders"):
+    for mart, batch in (("dim_customers", None), ("fact_orders", FIRST_BUILD)):
         outcome = run_suite(warehouse, "marts", mart)
-        assert outcome.batch_id is None and outcome.rows_validated > 0
+        assert outcome.batch_id == batch and outcome.rows_validated > 0
         assert outcome.success, (mart, [r.summary() for r in outcome.failures])
 
 
@@ -60,3 +64,45 @@ def test_mart_defects_fail_with_sample_keys(warehouse: DuckDBWarehouse) -> None:
         and ri[0].sample_values == ("sk-none",)
     )
     assert len(outcome.failures) == 2
+
+
+def test_fact_suite_checks_the_latest_build_and_whole_table_rules_every_row(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    """An incremental run merged one line (newer _built_at): the row rules look at that line
+    only, while row count, key uniqueness and references still cover every row."""
+    build_marts(warehouse)
+    with warehouse.connect() as con:
+        old_bad, merged, old_orphan, duplicated = (
+            r[0]
+            for r in con.execute("select order_item_id from marts.fact_orders order by 1 limit 4").fetchall()
+        )
+        total = con.execute("select count(*) from marts.fact_orders").fetchone()[0]
+        con.execute(
+            "update marts.fact_orders set net_amount = net_amount + 1 where order_item_id in (?, ?)",
+            [old_bad, merged],
+        )
+        con.execute(
+            f"update marts.fact_orders set _built_at = timestamp '{NEXT_BUILD}' where order_item_id = ?",
+            [merged],
+        )
+        con.execute(
+            "update marts.fact_orders set customer_sk = 'sk-none' where order_item_id = ?", [old_orphan]
+        )
+        con.execute(
+            "insert into marts.fact_orders select * from marts.fact_orders where order_item_id = ?",
+            [duplicated],
+        )
+    outcome = run_suite(warehouse, "marts", "fact_orders")
+    assert outcome.batch_id == NEXT_BUILD and outcome.rows_validated == 1
+    net = outcome.failed("expect_column_values_to_equal_expression", "net_amount")
+    assert len(net) == 1 and net[0].sample_keys == ({"order_item_id": merged},)  # not old_bad
+    orphans = outcome.failed("expect_column_values_to_exist_in_table", "customer_sk")
+    assert len(orphans) == 1 and orphans[0].sample_keys == ({"order_item_id": old_orphan},)
+    duplicates = outcome.failed("expect_column_values_to_be_unique", "order_item_id")
+    assert len(duplicates) == 1 and duplicates[0].unexpected_count == 2
+    assert len(outcome.failures) == 3
+    row_count = next(
+        r for r in outcome.results if r.expectation_type == "expect_table_row_count_to_be_between"
+    )
+    assert row_count.success and row_count.engine == "sql" and row_count.observed_value == total + 1

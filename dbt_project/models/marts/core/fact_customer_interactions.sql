@@ -83,7 +83,8 @@ final as (
         interaction_date,
         interacted_at,
         created_at,
-        updated_at
+        updated_at,
+        {{ built_at() }} as _built_at
     from changed
 )
 

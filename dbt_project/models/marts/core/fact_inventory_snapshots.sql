@@ -46,7 +46,8 @@ final as (
         cast(daily.quantity_available <= 0 as bool) as is_out_of_stock,
         cast(daily.quantity_available <= daily.reorder_point as bool) as is_below_reorder_point,
         daily.snapshot_date,
-        daily.last_updated_at
+        daily.last_updated_at,
+        {{ built_at() }} as _built_at
     from daily
     left join products
         on daily.product_id = products.product_id

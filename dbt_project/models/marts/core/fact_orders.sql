@@ -129,7 +129,8 @@ final as (
         order_date,
         ordered_at,
         item_updated_at,
-        order_updated_at
+        order_updated_at,
+        {{ built_at() }} as _built_at
     from changed_lines
 )
 

@@ -107,7 +107,8 @@ final as (
         cast(attributes_json as string) as attributes_json,
         cast(customer_id is not null as bool) as is_customer_activity,
         cast(activity_date as date) as activity_date,
-        cast(activity_at as timestamp) as activity_at
+        cast(activity_at as timestamp) as activity_at,
+        {{ built_at() }} as _built_at
     from changed
 )
 
