@@ -3,7 +3,7 @@
 ``defect_for(spec)`` reads an expectation's type and arguments and returns how to break
 it: a change to one row (``RowDefect``: a SQL expression per column), a duplicated row,
 a change to the table's columns, a change to the load ledger (raw batches), or an emptied
-table (``TableDefect``: marts, validated whole). The tests apply each defect to a clean
+table (``TableDefect``: marts, whose row count covers the whole table). The tests apply each defect to a clean
 warehouse and require that exact expectation to fail, so a new suite entry is covered the
 day it is written, and an entry that cannot fail is found.
 """
@@ -81,7 +81,7 @@ class LedgerDefect:
 
 @dataclass(frozen=True)
 class TableDefect:
-    """Unbatched tables (marts, validated whole): every row deleted."""
+    """Marts (their row count covers the whole table): every row deleted."""
 
     delete_all: bool = True
 
@@ -148,7 +148,9 @@ def _defect_for(suite: SuiteSpec, spec: ExpectationSpec, types: dict[str, str], 
             return Defect(SchemaDefect(add="zz_unexpected_column"), sample_key_expected=False)
         droppable = [c for c in kwargs["column_set"] if c not in suite.key and not c.startswith("_")]
         return Defect(SchemaDefect(drop=droppable[-1]), sample_key_expected=False)
-    if kind == "expect_table_row_count_to_be_between" and not suite.is_batched:
+    if kind == "expect_table_row_count_to_be_between" and (
+        not suite.is_batched or suite.batch_from == "latest_value"
+    ):
         if not kwargs.get("min_value"):
             raise NotImplementedError(f"{spec.label}: only a minimum row count is known to break")
         return Defect(TableDefect(), sample_key_expected=False)
