@@ -73,7 +73,7 @@ Profiling `extract_table` on 5 M PostgreSQL rows with pyinstrument (before the c
 """
 
 WHERE_THE_TIME_GOES = """\
-## Where the time goes, and why the COPY ratio is close to 50 % and not above it
+## Where the time goes, and what bounds the COPY ratio
 
 The raw COPY floor costs the client almost nothing: psql used about 1.7 s of CPU for
 10 M rows, and its wall time is the PostgreSQL backend formatting rows on one core.
