@@ -10,7 +10,13 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.assets.dbt_changes import record_build, source_fingerprint, unchanged_since_last_build
 from orchestration.assets.operational_db import WAREHOUSE_POOL
-from orchestration.resources.dbt import dbt_env, dbt_project, dbt_target, scoped_environ
+from orchestration.resources.dbt import (
+    dbt_env,
+    dbt_project,
+    dbt_target,
+    prune_invocation_dirs,
+    scoped_environ,
+)
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings
 
@@ -136,8 +142,12 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
         # On DuckDB it holds the file for the whole build: hold the warehouse lock meanwhile.
         lock = wh.locked() if hasattr(wh, "locked") else contextlib.nullcontext()
         with scoped_environ(dbt_env(settings)), lock:
-            yield from dbt.cli(dbt_build_args(config), context=context).stream()
+            invocation = dbt.cli(dbt_build_args(config), context=context)
+            yield from invocation.stream()
         record_build(wh, state_schema, fingerprint)
+        # dagster-dbt names the folder <op>-<run id[:7]>-<uuid[:7]>.
+        folder = invocation.target_path
+        prune_invocation_dirs(folder.parent, prefix=folder.name.rsplit("-", 2)[0])
 
     return dbt_models
 

@@ -77,6 +77,30 @@ def dbt_target_dir() -> Path:
     return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")
 
 
+# dagster-dbt gives every invocation its own folder under the target dir (manifest,
+# run_results.json, compiled and run SQL: about 13 MB at the demo's scale) and removes none:
+# an hourly schedule would pile up some 300 MB a day. The newest ones stay for debugging.
+KEEP_INVOCATION_DIRS_VARIABLE = "DBT_KEEP_INVOCATION_DIRS"
+DEFAULT_KEEP_INVOCATION_DIRS = 20
+
+
+def prune_invocation_dirs(target_dir: Path, prefix: str, keep: int | None = None) -> list[Path]:
+    """Remove all but the ``keep`` newest ``<prefix>-*`` invocation folders in ``target_dir``
+    (by modification time, so a build still running, the newest, is never one of them);
+    returns the folders removed. Files (the prepared manifest, partial parse) are untouched."""
+    if keep is None:
+        keep = int(os.environ.get(KEEP_INVOCATION_DIRS_VARIABLE) or DEFAULT_KEEP_INVOCATION_DIRS)
+    folders = sorted(
+        (p for p in target_dir.glob(f"{prefix}-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = folders[max(keep, 1) :]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
 def dbt_log_dir() -> Path:
     """Where dbt writes dbt.log: dbt's own ``DBT_LOG_PATH``, by default ``dbt_project/logs``."""
     return DBT_PROJECT_DIR / os.environ.get("DBT_LOG_PATH", "logs")

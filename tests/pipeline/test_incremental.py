@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from orchestration.resources.dbt import dbt_target_dir
 from tests.pipeline.conftest import make_harness
 
 pytestmark = pytest.mark.slow
@@ -16,13 +17,17 @@ def _raw_versions(con, table: str) -> dict[int, int]:
 
 def test_incremental_run_picks_up_exactly_new_and_changed_rows(sqlite_url, tmp_path, monkeypatch):
     harness = make_harness(sqlite_url, tmp_path, monkeypatch)
+    monkeypatch.setenv("DBT_KEEP_INVOCATION_DIRS", "1")
     harness.run()
     with harness.warehouse() as con:
         before = {t: _raw_versions(con, t) for t in ("orders", "order_items", "pricing", "customers")}
         loaded_before = dict(con.execute("select id, _loaded_at from raw_ops.orders").fetchall())
 
     change = harness.advance(days=1)
-    harness.run(job="hourly_incremental")
+    incremental = harness.run(job="hourly_incremental")
+    # Each dbt invocation's artifacts folder: only the newest is kept (DBT_KEEP_INVOCATION_DIRS).
+    folders = [p.name for p in dbt_target_dir().glob("dbt_models-*") if p.is_dir()]
+    assert folders == [f"dbt_models-{incremental.run_id[:7]}-{folders[0][-7:]}"], folders
 
     with harness.warehouse() as con:
         for table in ("orders", "order_items", "pricing", "customers"):
