@@ -64,7 +64,14 @@ def _instance_slot(base_url: str) -> threading.BoundedSemaphore:
 
 
 class _CallWindow:
-    """A sliding window of call start times: ``acquire`` waits until a call may start.
+    """A sliding window of calls: ``acquire`` waits until a call may start, ``release`` says
+    it has finished.
+
+    A call counts from when it finished, and a call in flight counts as well. Marketo counts
+    a call when it answers it (a file download once the file is sent), so a window kept by
+    start times let a slow call land inside the next 20 s on the server's clock and drew an
+    occasional 606. With end times, any set of calls the server can see in one window was,
+    when its last member started, all in flight or finished inside the client's window too.
 
     Written here rather than taken from a library: the window is per Marketo instance and
     shared by every client of the process (like the concurrency slot), and the wait goes
@@ -74,25 +81,50 @@ class _CallWindow:
     def __init__(self, calls: int, window_s: float) -> None:
         self.calls = calls
         self.window_s = window_s
-        self._starts: collections.deque[float] = collections.deque()
+        self._ends: collections.deque[float] = collections.deque()  # appended in time order
+        self._in_flight = 0
         self._lock = threading.Lock()
 
     def acquire(self, sleep: Callable[[float], None]) -> float:
-        """Record a call start, after waiting if the window is full; returns the seconds waited."""
+        """Hold a place for one call, after waiting if the window is full; returns the seconds
+        waited. Every ``acquire`` needs one ``release``."""
         waited = 0.0
         while True:
             with self._lock:
                 now = time.monotonic()
-                while self._starts and self._starts[0] <= now - self.window_s:
-                    self._starts.popleft()
-                if len(self._starts) < self.calls:
-                    self._starts.append(now)
+                while self._ends and self._ends[0] <= now - self.window_s:
+                    self._ends.popleft()
+                if len(self._ends) + self._in_flight < self.calls:
+                    self._in_flight += 1
                     return waited
-                wait = self._starts[0] + self.window_s - now
-            # A little past the edge: the server counts a call when it answers, after it started.
-            wait = max(wait, 0.0) + 0.1
+                # Full of calls in flight: one of them ends soon.
+                wait = self._ends[0] + self.window_s - now if self._ends else 0.05
+            wait = max(wait, 0.0) + 0.05  # a little past the edge
             sleep(wait)
             waited += wait
+
+    def release(self) -> None:
+        """The call has finished (its answer, or its error, was received)."""
+        with self._lock:
+            self._in_flight -= 1
+            self._ends.append(time.monotonic())
+
+
+def _release_on_close(resp: requests.Response, window: _CallWindow) -> None:
+    """Release ``window`` once, when the streamed response is closed (its body read)."""
+    close = resp.close
+    released = False
+
+    def close_and_release() -> None:
+        nonlocal released
+        try:
+            close()
+        finally:
+            if not released:
+                released = True
+                window.release()
+
+    resp.close = close_and_release  # type: ignore[method-assign]
 
 
 _call_windows: dict[tuple[str, int, float], _CallWindow] = {}
@@ -319,15 +351,16 @@ class MarketoClient:
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
         all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
-        if self._call_window is not None:
-            waited = self._call_window.acquire(self.sleep)
+        window = self._call_window
+        if window is not None:
+            waited = window.acquire(self.sleep)
             if waited:
                 with self._stats_lock:
                     self.rate_limit_wait_s += waited
         with self._stats_lock:
             self.calls_made += 1
         try:
-            return self._session.request(
+            resp = self._session.request(
                 method,
                 url,
                 params=params,
@@ -337,9 +370,21 @@ class MarketoClient:
                 stream=stream,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
+            if window is not None:
+                window.release()
             raise MarketoRetryableError(
                 self._redact(f"{method} {path}: {type(exc).__name__}: {exc}")
             ) from None
+        except BaseException:
+            if window is not None:
+                window.release()
+            raise
+        if window is not None:
+            if stream:
+                _release_on_close(resp, window)  # the server counts it once the file is sent
+            else:
+                window.release()
+        return resp
 
     def _check_http(self, resp: requests.Response, method: str, path: str) -> None:
         if resp.status_code in (413, 414):

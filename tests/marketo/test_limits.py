@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import statistics
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -284,3 +285,28 @@ def test_client_paces_itself_to_the_sliding_window_and_never_meets_a_606(sandbox
         assert sum(c.retries for c in clients) == 0
         # 30 calls at 10 per 0.5 s: the later ones waited for the window, not for a 606.
         assert sum(c.rate_limit_wait_s for c in clients) > 0
+
+
+def test_call_window_counts_a_call_from_its_end_and_calls_in_flight():
+    """Marketo counts a call when it answers it: a call still running holds its place, and
+    a finished one keeps it for the whole window after its end, not after its start."""
+    from orchestration.marketo.client import _CallWindow
+
+    window = _CallWindow(calls=2, window_s=0.3)
+    ended: list[float] = []
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if not ended:  # both calls were in flight: the first one ends now
+            window.release()
+            ended.append(time.monotonic())
+        time.sleep(seconds)
+
+    assert window.acquire(sleep) == 0.0
+    assert window.acquire(sleep) == 0.0  # two in flight: the window is full
+    waited = window.acquire(sleep)
+    started = time.monotonic()
+    assert waits and waited == pytest.approx(sum(waits))
+    # The third call started a full window after the first call ended.
+    assert started - ended[0] >= 0.3
