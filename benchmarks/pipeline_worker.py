@@ -19,17 +19,12 @@ AS_OF_DATE = "2026-07-01"
 
 
 def step_seconds(instance, run_id: str) -> dict[str, float]:
-    """Each step's wall time in the run, from its start and end events: where the time went."""
-    started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or not event.step_key:
-            continue
-        if event.event_type_value == "STEP_START":
-            started[event.step_key] = entry.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
-            seconds[event.step_key] = round(entry.timestamp - started[event.step_key], 2)
+    """Each step's wall time in the run (Dagster's own step stats): where the time went."""
+    seconds = {
+        stats.step_key: round(stats.end_time - stats.start_time, 2)
+        for stats in instance.get_run_step_stats(run_id)
+        if stats.start_time is not None and stats.end_time is not None
+    }
     return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
 
 
