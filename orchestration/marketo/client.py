@@ -359,6 +359,7 @@ class MarketoClient:
                     self.rate_limit_wait_s += waited
         with self._stats_lock:
             self.calls_made += 1
+        resp = None
         try:
             resp = self._session.request(
                 method,
@@ -370,20 +371,14 @@ class MarketoClient:
                 stream=stream,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if window is not None:
-                window.release()
             raise MarketoRetryableError(
                 self._redact(f"{method} {path}: {type(exc).__name__}: {exc}")
             ) from None
-        except BaseException:
-            if window is not None:
-                window.release()
-            raise
-        if window is not None:
-            if stream:
+        finally:
+            if window is not None and stream and resp is not None:
                 _release_on_close(resp, window)  # the server counts it once the file is sent
-            else:
-                window.release()
+            elif window is not None:
+                window.release()  # answered, or failed: either way it is over
         return resp
 
     def _check_http(self, resp: requests.Response, method: str, path: str) -> None:
