@@ -1,0 +1,3 @@
+from orchestration.demo.generator.cli import main
+
+main()
