@@ -31,13 +31,13 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from orchestration.extract.landing import land_batches
 from orchestration.marketo import SWEEP_FALLBACK, ExportJobRunner, ExportResult, MarketoClient
 from orchestration.marketo.bulk import parse_ts
 from orchestration.resources.marketo import MarketoResource, WarehouseStateStore
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import DATA_DIR, Settings
 from orchestration.warehouse.base import LoadRequest, LoadResult, Warehouse
-from orchestration.warehouse.landing import land_batches
 
 GROUP = "marketo"
 RAW_SCHEMA = "raw_marketo"

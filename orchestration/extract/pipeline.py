@@ -10,14 +10,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from orchestration.extract.arrow_types import reflect_arrow_schema
+from orchestration.extract.landing import discard_landing_file, land_batches, prepare_landing_file
+from orchestration.extract.limits import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_FIELD_CHARS
 from orchestration.extract.quarantine import Quarantine
-from orchestration.extract.readers import DEFAULT_CHUNK_ROWS, ExtractRequest, stream_changed_rows
+from orchestration.extract.readers import ExtractRequest, stream_changed_rows
 from orchestration.warehouse.base import LoadRequest, LoadResult, Warehouse
-from orchestration.warehouse.landing import land_batches
 
 DEFAULT_LOOKBACK = dt.timedelta(minutes=5)
 DEFAULT_MAX_REJECTED_FRACTION = 0.01
-DEFAULT_MAX_FIELD_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -48,25 +48,6 @@ def _iso(value: dt.datetime | None) -> str:
     return value.isoformat(sep=" ") if value else "none"
 
 
-def _file_safe(batch_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
-
-
-def remove_stale_landing_files(directory: Path) -> None:
-    """Delete what a killed run left in a table's landing folder.
-
-    Landing files are named after their batch and deleted once published or failed, so
-    anything found here belongs to a process that died (SIGKILL, OOM, power loss) and was
-    never published: the warehouse did not change, and the new run reads those rows again.
-    One extraction per table runs at a time (the warehouse_writer pool).
-    """
-    if not directory.is_dir():
-        return
-    for leftover in directory.iterdir():
-        if leftover.is_file() and leftover.name.endswith((".parquet", ".partial")):
-            leftover.unlink(missing_ok=True)
-
-
 def primary_key(engine: sa.Engine, table: str) -> tuple[str, ...]:
     pk = tuple(sa.inspect(engine).get_pk_constraint(table).get("constrained_columns") or ())
     if not pk:
@@ -90,8 +71,7 @@ def extract_table(
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
 ) -> ExtractionOutcome:
     started = time.perf_counter()
-    table_landing_dir = landing_dir / raw_schema / table
-    remove_stale_landing_files(table_landing_dir)
+    landing_file = prepare_landing_file(landing_dir, raw_schema, table, batch_id)
     arrow_schema = reflect_arrow_schema(engine, table)
     if cursor_column not in arrow_schema.names:
         raise ValueError(f"source table {table!r} has no cursor column {cursor_column!r}")
@@ -102,7 +82,6 @@ def extract_table(
     # earlier updated_at is still caught, and the publish skips rows already loaded.
     since = mark - lookback if mark is not None else None
     key_columns = primary_key(engine, table)
-    landing_file = table_landing_dir / f"{_file_safe(batch_id)}.parquet"
     quarantine = Quarantine(
         table=table,
         key_columns=key_columns,
@@ -141,8 +120,7 @@ def extract_table(
             )
         )
     finally:
-        landing_file.unlink(missing_ok=True)
-        landing_file.with_suffix(".parquet.partial").unlink(missing_ok=True)
+        discard_landing_file(landing_file)
         quarantine.discard()
     return ExtractionOutcome(
         table=table,

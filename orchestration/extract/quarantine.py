@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from orchestration.extract.limits import DEFAULT_MAX_FIELD_CHARS
+
 REJECTED_TABLE = "_rejected_rows"
 RAW_VALUE_CHARS = 200  # how much of a rejected value is kept (a huge field is the problem)
 SAMPLE_SIZE = 5
@@ -79,7 +81,7 @@ class Quarantine:
     key_columns: tuple[str, ...]
     cursor_column: str
     path: Path
-    max_field_chars: int = 1_000_000
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
     rows: int = 0  # rejected source rows (a row with two bad values counts once)
     min_cursor: dt.datetime | None = None
     samples: list[Rejection] = field(default_factory=list)

@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
+from orchestration.extract.limits import DEFAULT_CHUNK_ROWS
+
 if TYPE_CHECKING:
     from orchestration.extract.quarantine import Quarantine
-
-DEFAULT_CHUNK_ROWS = 100_000
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
+from orchestration.extract.limits import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_FIELD_CHARS
 from orchestration.settings import SettingsError, default_ops_database_url
 
 
@@ -22,7 +23,7 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
 
     url: str
     lookback_seconds: int = 300
-    chunk_rows: int = 100_000
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
     demo_scale: str = "demo"
     # Transient faults (disconnects, timeouts) are retried this many times, waiting
     # retry_base_delay_s * 2**attempt between attempts; permanent errors never are.
@@ -32,7 +33,7 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
     # a batch with a larger rejected fraction than this fails instead of publishing.
     max_rejected_fraction: float = 0.01
     # Text fields longer than this (in characters) are rejected, not truncated.
-    max_field_chars: int = 1_000_000
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from orchestration.extract.landing import land_batches
 from orchestration.warehouse.base import LOAD_LEDGER, LoadRequest, SchemaDriftError
 from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
-from orchestration.warehouse.landing import land_batches
 
 pytestmark = pytest.mark.bigquery
 

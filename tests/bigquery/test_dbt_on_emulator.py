@@ -19,9 +19,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from orchestration.extract.landing import land_batches
 from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse.base import LoadRequest
-from orchestration.warehouse.landing import land_batches
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 

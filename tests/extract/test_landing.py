@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.warehouse.landing import land_batches
+from orchestration.extract.landing import land_batches
 
 SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us"))])
 

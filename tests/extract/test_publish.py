@@ -14,9 +14,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from orchestration.extract.landing import land_batches, parquet_options
 from orchestration.warehouse.base import LoadRequest
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
-from orchestration.warehouse.landing import land_batches, parquet_options
 
 SCHEMA = pa.schema(
     [

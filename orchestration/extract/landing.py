@@ -1,4 +1,9 @@
-"""Land a stream of Arrow batches as one Parquet file, without holding it in memory."""
+"""Land a stream of Arrow batches as one Parquet file, without holding it in memory.
+
+Every source lands the same way: ``<landing_dir>/<raw_schema>/<table>/<batch>.parquet``,
+written under a ``.partial`` name and renamed when complete, deleted once published or
+failed, and swept at the start of the next run if a killed process left it behind.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,38 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+
+def remove_stale_landing_files(directory: Path) -> None:
+    """Delete what a killed run left in a table's landing folder.
+
+    Landing files are named after their batch and deleted once published or failed, so
+    anything found here belongs to a process that died (SIGKILL, OOM, power loss) and was
+    never published: the warehouse did not change, and the new run reads those rows again.
+    One extraction per table runs at a time (the warehouse_writer pool).
+    """
+    if not directory.is_dir():
+        return
+    for leftover in directory.iterdir():
+        if leftover.is_file() and leftover.name.endswith((".parquet", ".partial")):
+            leftover.unlink(missing_ok=True)
+
+
+def _file_safe(batch_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
+
+
+def prepare_landing_file(landing_dir: Path, raw_schema: str, table: str, batch_id: str) -> Path:
+    """The file ``batch_id`` of ``raw_schema.table`` lands in, after sweeping the table's stale files."""
+    directory = landing_dir / raw_schema / table
+    remove_stale_landing_files(directory)
+    return directory / f"{_file_safe(batch_id)}.parquet"
+
+
+def discard_landing_file(path: Path) -> None:
+    """Delete a landing file and its half-written form once it was published or failed."""
+    path.unlink(missing_ok=True)
+    path.with_suffix(".parquet.partial").unlink(missing_ok=True)
 
 
 def parquet_options(schema: pa.Schema) -> dict[str, object]:
