@@ -21,26 +21,28 @@ longer than it writes. On DuckDB its writes queue on the warehouse file lock ins
 """
 
 import datetime as dt
-import hashlib
-import json
 import os
 import tempfile
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 import dagster as dg
 import pyarrow as pa
 
-from orchestration.extract.landing import land_batches
+from orchestration.extract.publish import publish_arrow_table
 from orchestration.marketo import SWEEP_FALLBACK, ExportJobRunner, ExportResult, MarketoClient
-from orchestration.marketo.bulk import parse_ts
+from orchestration.marketo.arrow import records_table, to_timestamps
 from orchestration.resources.marketo import MarketoResource, WarehouseStateStore
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import DATA_DIR, Settings
-from orchestration.warehouse.base import LoadRequest, LoadResult, Warehouse
+from orchestration.warehouse.base import LoadResult, Warehouse
 
 GROUP = "marketo"
 RAW_SCHEMA = "raw_marketo"
+# Its own pool on every warehouse: most of a Marketo extraction is waiting on the API (its
+# 100 calls / 20 s), and holding the DuckDB writer pool meanwhile would stall the hourly
+# operational runs behind a Marketo backfill. DuckDB writes still go one at a time: each
+# publish takes the warehouse file lock, which the dbt step holds for its whole build.
 MARKETO_POOL = "marketo_api"
 ACTIVITIES_START_DEFAULT = "2025-01-01"
 PROGRAMS_LOOKBACK = dt.timedelta(days=1)
@@ -51,91 +53,12 @@ LEADS = dg.AssetKey([RAW_SCHEMA, "leads"])
 ACTIVITIES = dg.AssetKey([RAW_SCHEMA, "activities"])
 PROGRAMS = dg.AssetKey([RAW_SCHEMA, "programs"])
 ACTIVITY_TYPES = dg.AssetKey([RAW_SCHEMA, "activity_types"])
+EXPORT_TIMESTAMPS = ("createdAt", "updatedAt", "activityDate")
 
 
 def activities_partitions() -> dg.DailyPartitionsDefinition:
     start = os.environ.get("MARKETO_ACTIVITIES_START_DATE") or ACTIVITIES_START_DEFAULT
     return dg.DailyPartitionsDefinition(start_date=start, timezone="UTC")
-
-
-def pool_for(settings: Settings) -> str:
-    # Its own pool on every warehouse: most of a Marketo extraction is waiting on the API (its
-    # 100 calls / 20 s), and holding the DuckDB writer pool meanwhile would stall the hourly
-    # operational runs behind a Marketo backfill. DuckDB writes still go one at a time: each
-    # publish takes the warehouse file lock, which the dbt step holds for its whole build.
-    del settings
-    return MARKETO_POOL
-
-
-# -- typing and publishing -------------------------------------------------------------------
-
-
-def to_timestamps(table: pa.Table, columns: Iterable[str]) -> pa.Table:
-    """Marketo ISO-8601 strings to naive UTC ``timestamp[us]`` (like the other raw tables)."""
-    for name in columns:
-        if name not in table.column_names:
-            continue
-        values = [
-            None if v is None else parse_ts(v).replace(tzinfo=None) for v in table.column(name).to_pylist()
-        ]
-        index = table.column_names.index(name)
-        table = table.set_column(index, name, pa.array(values, type=pa.timestamp("us")))
-    return table
-
-
-def records_table(records: list[dict[str, Any]], timestamp_columns: tuple[str, ...]) -> pa.Table:
-    """REST records to strings (nested values as JSON), timestamps typed; columns in first-seen order."""
-    columns: dict[str, None] = {}
-    for record in records:
-        columns.update(dict.fromkeys(record))
-    data = {
-        name: [
-            None
-            if (v := r.get(name)) is None
-            else v
-            if isinstance(v, str)
-            else json.dumps(v, ensure_ascii=False, sort_keys=True)
-            if isinstance(v, dict | list)
-            else str(v).lower()
-            if isinstance(v, bool)
-            else str(v)
-            for r in records
-        ]
-        for name in columns
-    }
-    table = pa.table({name: pa.array(values, type=pa.string()) for name, values in data.items()})
-    return to_timestamps(table, timestamp_columns)
-
-
-def publish_table(
-    warehouse: Warehouse,
-    *,
-    schema: str,
-    table_name: str,
-    table: pa.Table,
-    key_columns: tuple[str, ...],
-    cursor_column: str,
-    batch_id: str,
-) -> LoadResult:
-    landing_dir = DATA_DIR / "landing" / "marketo"
-    landing_dir.mkdir(parents=True, exist_ok=True)
-    safe = hashlib.sha1(batch_id.encode()).hexdigest()[:16]
-    path = landing_dir / f"{table_name}-{safe}.parquet"
-    try:
-        land_batches(table.to_batches(), table.schema, path, cursor_column)
-        return warehouse.publish(
-            LoadRequest(
-                schema=schema,
-                table=table_name,
-                landing_file=path,
-                key_columns=key_columns,
-                cursor_column=cursor_column,
-                batch_id=batch_id,
-                arrow_schema=table.schema,
-            )
-        )
-    finally:
-        path.unlink(missing_ok=True)
 
 
 class ExtractionStats:
@@ -192,35 +115,79 @@ class ExtractionStats:
         return meta
 
 
-def run_exports(
-    context: dg.AssetExecutionContext,
-    runner: ExportJobRunner,
-    warehouse: Warehouse,
-    stats: ExtractionStats,
-    *,
-    schema: str,
-    table_name: str,
-    start: dt.datetime,
-    end: dt.datetime | None,
-    cursor_column: str,
-) -> None:
-    """Publish every window of ``runner.run`` and commit its bookmark only after the publish."""
-    for result in runner.run(start, end):
-        table = to_timestamps(result.table, ("createdAt", "updatedAt", "activityDate"))
-        load = publish_table(
-            warehouse,
-            schema=schema,
+@dataclass
+class MarketoRun:
+    """What every Marketo asset starts from, and the one way each of them publishes."""
+
+    context: dg.AssetExecutionContext
+    client: MarketoClient
+    warehouse: Warehouse
+    schema: str
+    stats: ExtractionStats
+
+    @classmethod
+    def start(
+        cls, context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
+    ) -> Self:
+        client = marketo.client()
+        return cls(
+            context, client, warehouse.get(), warehouse.schema_name(RAW_SCHEMA), ExtractionStats(client)
+        )
+
+    def state_store(self) -> WarehouseStateStore:
+        return WarehouseStateStore(self.warehouse, self.schema)
+
+    def publish(
+        self,
+        table_name: str,
+        table: pa.Table,
+        *,
+        key_columns: tuple[str, ...],
+        cursor_column: str,
+        export_id: str | None = None,
+    ) -> LoadResult:
+        """Land and publish one batch, identified by the run, the table and the export job if any."""
+        batch_id = ":".join([self.context.run_id, table_name, *([export_id] if export_id else [])])
+        return publish_arrow_table(
+            self.warehouse,
+            table,
+            landing_dir=DATA_DIR / "landing",
+            raw_schema=self.schema,
             table_name=table_name,
-            table=table,
+            key_columns=key_columns,
+            cursor_column=cursor_column,
+            batch_id=batch_id,
+        )
+
+    def export(
+        self, entity: str, *, state_key: str, start: dt.datetime, end: dt.datetime | None, cursor_column: str
+    ) -> ExportJobRunner:
+        """Publish every window of a bulk export and commit its bookmark only after the publish."""
+        with tempfile.TemporaryDirectory(prefix=f"marketo-{entity}-") as work_dir:
+            runner = ExportJobRunner(
+                self.client, self.state_store(), entity=entity, state_key=state_key, work_dir=work_dir
+            )
+            for result in runner.run(start, end):
+                self._publish_export(runner, entity, result, cursor_column)
+        return runner
+
+    def _publish_export(
+        self, runner: ExportJobRunner, table_name: str, result: ExportResult, cursor_column: str
+    ) -> None:
+        load = self.publish(
+            table_name,
+            to_timestamps(result.table, EXPORT_TIMESTAMPS),
             key_columns=(runner.key_column,),
             cursor_column=cursor_column,
-            batch_id=f"{context.run_id}:{table_name}:{result.export_id}",
+            export_id=result.export_id,
         )
         runner.commit(result)
-        stats.add_export(result, load)
-        if result.fallback == SWEEP_FALLBACK and stats.windows[-1:] == [result.window.key]:
-            context.log.warning(f"{table_name}: lead updatedAt filter unsupported (1035), createdAt sweep")
-        context.log.info(
+        self.stats.add_export(result, load)
+        if result.fallback == SWEEP_FALLBACK and self.stats.windows[-1:] == [result.window.key]:
+            self.context.log.warning(
+                f"{table_name}: lead updatedAt filter unsupported (1035), createdAt sweep"
+            )
+        self.context.log.info(
             f"{table_name} {result.window.key}: export {result.export_id}, {load.rows_landed} rows, "
             f"{load.rows_inserted} new"
         )
@@ -228,206 +195,108 @@ def run_exports(
 
 # -- assets ----------------------------------------------------------------------------------
 
-COMMON = {
-    "group_name": GROUP,
-    "kinds": {"marketo", "python"},
-    "owners": ["team:data-engineering"],
-    "tags": {"layer": "raw", "source": "marketo"},
-}
+
+def marketo_asset(key: dg.AssetKey, description: str, **extra: Any):
+    """``dg.asset`` with what every Marketo asset shares: group, kinds, owners, tags and pool."""
+    return dg.asset(
+        key=key,
+        description=description,
+        group_name=GROUP,
+        kinds={"marketo", "python"},
+        owners=["team:data-engineering"],
+        tags={"layer": "raw", "source": "marketo"},
+        pool=MARKETO_POOL,
+        **extra,
+    )
 
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    pool = pool_for(settings)
+    del settings  # the same assets and pool on every warehouse
 
-    @dg.asset(
-        key=LEADS,
-        description=(
-            "Marketo leads (people), bulk-exported by `updatedAt` windows of at most 31 days since the "
-            "bookmark kept in `raw_marketo._state`; append-only raw copy with load metadata (PII)."
-        ),
-        pool=pool,
-        **COMMON,
+    @marketo_asset(
+        LEADS,
+        "Marketo leads (people), bulk-exported by `updatedAt` windows of at most 31 days since the "
+        "bookmark kept in `raw_marketo._state`; append-only raw copy with load metadata (PII).",
     )
     def leads(
         context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        client = marketo.client()
-        wh = warehouse.get()
-        schema = warehouse.schema_name(RAW_SCHEMA)
-        stats = ExtractionStats(client)
-        with tempfile.TemporaryDirectory(prefix="marketo-leads-") as work_dir:
-            runner = ExportJobRunner(
-                client, WarehouseStateStore(wh, schema), entity="leads", state_key="leads", work_dir=work_dir
-            )
-            run_exports(
-                context,
-                runner,
-                wh,
-                stats,
-                schema=schema,
-                table_name="leads",
-                start=marketo.history_start_at(),
-                end=None,
-                cursor_column="updatedAt",
-            )
-            bookmark = runner.bookmark
+        run = MarketoRun.start(context, marketo, warehouse)
+        runner = run.export(
+            "leads", state_key="leads", start=marketo.history_start_at(), end=None, cursor_column="updatedAt"
+        )
+        bookmark = runner.bookmark
         return dg.MaterializeResult(
-            metadata=stats.metadata(bookmark=bookmark.isoformat() if bookmark else "none")
+            metadata=run.stats.metadata(bookmark=bookmark.isoformat() if bookmark else "none")
         )
 
-    @dg.asset(
-        key=ACTIVITIES,
-        description=(
-            "Marketo activities (web visits, form fills, e-mail sends/deliveries/opens/clicks, score "
-            "changes...), one daily partition per activity date (UTC); a backfill of a range runs as one "
-            "run with one bulk export per 31-day window."
-        ),
+    @marketo_asset(
+        ACTIVITIES,
+        "Marketo activities (web visits, form fills, e-mail sends/deliveries/opens/clicks, score "
+        "changes...), one daily partition per activity date (UTC); a backfill of a range runs as one "
+        "run with one bulk export per 31-day window.",
         partitions_def=activities_partitions(),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=pool,
-        **COMMON,
     )
     def activities(
         context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        client = marketo.client()
-        wh = warehouse.get()
-        schema = warehouse.schema_name(RAW_SCHEMA)
+        run = MarketoRun.start(context, marketo, warehouse)
         window = context.partition_time_window
         start = window.start.astimezone(dt.UTC)
         end = window.end.astimezone(dt.UTC)
         # One state entry per partition range: a failed run of the same range resumes its exports.
         state_key = f"activities:{start:%Y-%m-%d}/{end:%Y-%m-%d}"
-        store = WarehouseStateStore(wh, schema)
-        stats = ExtractionStats(client)
-        with tempfile.TemporaryDirectory(prefix="marketo-activities-") as work_dir:
-            runner = ExportJobRunner(
-                client, store, entity="activities", state_key=state_key, work_dir=work_dir
-            )
-            run_exports(
-                context,
-                runner,
-                wh,
-                stats,
-                schema=schema,
-                table_name="activities",
-                start=start,
-                end=end,
-                cursor_column="activityDate",
-            )
+        run.export("activities", state_key=state_key, start=start, end=end, cursor_column="activityDate")
         # The range is in the warehouse: forget it, so that materializing it again re-extracts it.
-        store.put(state_key, {"bookmark": None, "jobs": {}, "sweep": None})
+        run.state_store().put(state_key, {"bookmark": None, "jobs": {}, "sweep": None})
         return dg.MaterializeResult(
-            metadata=stats.metadata(
+            metadata=run.stats.metadata(
                 partition_range=f"{context.partition_key_range.start}..{context.partition_key_range.end}"
             )
         )
 
-    @dg.asset(
-        key=PROGRAMS,
-        description=(
-            "Marketo programs (campaigns: e-mail, event, webinar, nurture) from the Asset API, "
-            "incrementally by `updatedAt` from the high-water mark minus a day."
-        ),
-        pool=pool,
-        **COMMON,
+    @marketo_asset(
+        PROGRAMS,
+        "Marketo programs (campaigns: e-mail, event, webinar, nurture) from the Asset API, "
+        "incrementally by `updatedAt` from the high-water mark minus a day.",
     )
     def programs(
         context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        client = marketo.client()
-        wh = warehouse.get()
-        schema = warehouse.schema_name(RAW_SCHEMA)
-        stats = ExtractionStats(client)
-        mark = wh.high_water_mark(schema, "programs")
+        run = MarketoRun.start(context, marketo, warehouse)
+        mark = run.warehouse.high_water_mark(run.schema, "programs")
         since = (mark.replace(tzinfo=dt.UTC) - PROGRAMS_LOOKBACK) if mark else None
-        records = list(client.iter_programs(earliest_updated_at=since))
+        records = list(run.client.iter_programs(earliest_updated_at=since))
         if records:
             table = records_table(records, ("createdAt", "updatedAt"))
-            stats.add_load(
-                publish_table(
-                    wh,
-                    schema=schema,
-                    table_name="programs",
-                    table=table,
-                    key_columns=("id",),
-                    cursor_column="updatedAt",
-                    batch_id=f"{context.run_id}:programs",
-                )
-            )
+            run.stats.add_load(run.publish("programs", table, key_columns=("id",), cursor_column="updatedAt"))
         return dg.MaterializeResult(
-            metadata=stats.metadata(updated_since=since.isoformat() if since else "beginning")
+            metadata=run.stats.metadata(updated_since=since.isoformat() if since else "beginning")
         )
 
-    @dg.asset(
-        key=ACTIVITY_TYPES,
-        description=(
-            "The Marketo activity type catalogue (ids, names, attributes), one snapshot per run "
-            "(types carry no update time); staging keeps the newest."
-        ),
-        pool=pool,
-        **COMMON,
+    @marketo_asset(
+        ACTIVITY_TYPES,
+        "The Marketo activity type catalogue (ids, names, attributes), one snapshot per run "
+        "(types carry no update time); staging keeps the newest.",
     )
     def activity_types(
         context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        client = marketo.client()
-        wh = warehouse.get()
-        schema = warehouse.schema_name(RAW_SCHEMA)
-        stats = ExtractionStats(client)
+        run = MarketoRun.start(context, marketo, warehouse)
         extracted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        table = records_table(client.activity_types(), ())
+        table = records_table(run.client.activity_types(), ())
         table = table.append_column(
             "_extracted_at", pa.array([extracted_at] * table.num_rows, type=pa.timestamp("us"))
         )
-        stats.add_load(
-            publish_table(
-                wh,
-                schema=schema,
-                table_name="activity_types",
-                table=table,
-                key_columns=("id",),
-                cursor_column="_extracted_at",
-                batch_id=f"{context.run_id}:activity_types",
-            )
+        run.stats.add_load(
+            run.publish("activity_types", table, key_columns=("id",), cursor_column="_extracted_at")
         )
-        return dg.MaterializeResult(metadata=stats.metadata(types=table.num_rows))
+        return dg.MaterializeResult(metadata=run.stats.metadata(types=table.num_rows))
 
     return [leads, activities, programs, activity_types]
 
 
-# -- job and schedule --------------------------------------------------------------------------
-
-
-def marketo_selection() -> dg.AssetSelection:
-    return dg.AssetSelection.groups(GROUP)
-
-
-def build_job(partitions_def: dg.PartitionsDefinition):
-    return dg.define_asset_job(
-        name="marketo_daily",
-        # The Marketo extracts, then every dbt model that reads them (staging, marketing marts,
-        # customer_360), so the engagement columns are fresh after each run.
-        selection=marketo_selection().downstream(),
-        partitions_def=partitions_def,
-        description=(
-            "Marketo: leads, programs and activity types since their bookmarks, the activities of the "
-            "selected day(s), then the dbt models downstream of them."
-        ),
-        tags={"schedule": "daily", "source": "marketo"},
-    )
-
-
 def definitions(settings: Settings) -> dg.Definitions:
-    assets = build_assets(settings)
-    partitions_def = next(a.partitions_def for a in assets if a.partitions_def is not None)
-    job = build_job(partitions_def)
-    schedule = dg.build_schedule_from_partitioned_job(
-        job,
-        # Yesterday's activities (UTC) after the day has closed; before the daily full build.
-        hour_of_day=5,
-        minute_of_hour=0,
-        name="marketo_daily_schedule",
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-    )
-    return dg.Definitions(assets=assets, jobs=[job], schedules=[schedule])
+    # The job and schedule that run these assets are in orchestration/jobs.py with the others.
+    return dg.Definitions(assets=build_assets(settings))

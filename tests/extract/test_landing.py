@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.extract.landing import land_batches
+from orchestration.extract.landing import discard_landing_file, land_batches, prepare_landing_file
 
 SCHEMA = pa.schema([("id", pa.int64()), ("updated_at", pa.timestamp("us"))])
 
@@ -51,3 +51,18 @@ def test_a_read_error_stops_the_writer_thread(tmp_path):
         land_batches(batches(), SCHEMA, tmp_path / "t.parquet", "updated_at")
     assert not (tmp_path / "t.parquet").exists()
     assert not [t for t in threading.enumerate() if t.name == "landing-writer"]
+
+
+def test_a_batch_lands_under_its_table_after_a_killed_runs_files_are_swept(tmp_path):
+    table_dir = tmp_path / "raw_ops" / "orders"
+    table_dir.mkdir(parents=True)
+    for leftover in ("killed.parquet", "killed.parquet.partial", "killed.rejected.parquet"):
+        (table_dir / leftover).write_bytes(b"half a file")
+    (table_dir / "README.txt").write_text("not a landing file")
+    path = prepare_landing_file(tmp_path, "raw_ops", "orders", "run 1:orders/2")
+    assert path == table_dir / "run_1_orders_2.parquet"
+    assert sorted(p.name for p in table_dir.iterdir()) == ["README.txt"]
+    land_batches(iter([_batch(0, 10)]), SCHEMA, path, "updated_at")
+    path.with_suffix(".parquet.partial").write_bytes(b"x")
+    discard_landing_file(path)
+    assert sorted(p.name for p in table_dir.iterdir()) == ["README.txt"]

@@ -39,6 +39,10 @@ def test_activities_metadata_carries_the_sandbox_job_ids_bytes_and_calls(sandbox
         backoff_max_s=FAST["backoff_max_s"],
     )
     warehouse = WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "w.duckdb"))
+    # Marketo lands like every source: a killed run's files are swept, published ones deleted.
+    landing = tmp_path / "landing" / "raw_marketo" / "activities"
+    landing.mkdir(parents=True)
+    (landing / "killed-run.parquet.partial").write_bytes(b"half a file")
     result = dg.materialize(
         [activities_asset],
         resources={"marketo": marketo, "warehouse": warehouse},
@@ -48,6 +52,7 @@ def test_activities_metadata_carries_the_sandbox_job_ids_bytes_and_calls(sandbox
         },
     )
     assert result.success
+    assert list(landing.iterdir()) == []
     events = result.get_asset_materialization_events()
     # One materialization per daily partition of the range, all with the run's metadata.
     assert sorted(e.event_specific_data.materialization.partition for e in events) == [
