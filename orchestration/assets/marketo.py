@@ -147,7 +147,7 @@ class MarketoRun:
         export_id: str | None = None,
     ) -> LoadResult:
         """Land and publish one batch, identified by the run, the table and the export job if any."""
-        batch_id = ":".join([self.context.run_id, table_name, *([export_id] if export_id else [])])
+        batch_id = ":".join([self.context.run.run_id, table_name, *([export_id] if export_id else [])])
         return publish_arrow_table(
             self.warehouse,
             table,

@@ -3,17 +3,7 @@
 Plain Python (no Dagster imports), so it can be tested against the sandbox on its own.
 """
 
-from .bulk import (
-    DEFAULT_LEAD_HISTORY_START,
-    SWEEP_FALLBACK,
-    ExportJobRunner,
-    ExportResult,
-    FileStateStore,
-    InMemoryStateStore,
-    StateStore,
-    Window,
-    split_windows,
-)
+from .bulk import DEFAULT_LEAD_HISTORY_START, ExportJobRunner
 from .client import DownloadResult, MarketoClient
 from .csv_reader import CsvBatchReader, CsvFormatError, read_csv_table
 from .errors import (
@@ -33,6 +23,9 @@ from .errors import (
     MarketoTokenExpired,
     MarketoUnsupportedFilter,
 )
+from .export_file import SWEEP_FALLBACK, ExportResult
+from .state import FileStateStore, InMemoryStateStore, StateStore
+from .windows import Window, split_windows
 
 __all__ = [
     "DEFAULT_LEAD_HISTORY_START",

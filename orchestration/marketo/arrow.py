@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from orchestration.marketo.bulk import parse_ts
+from orchestration.marketo.windows import parse_ts
 
 
 def to_timestamps(table: pa.Table, columns: Iterable[str]) -> pa.Table:

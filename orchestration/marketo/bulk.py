@@ -40,21 +40,15 @@ not cover every kind of field change.) The sweep's progress is persisted like an
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import pyarrow as pa
-
-from .client import MarketoClient, iso
-from .csv_reader import CsvBatchReader
+from .client import MarketoClient
 from .errors import (
     MarketoExportError,
     MarketoExportTimeout,
@@ -64,140 +58,15 @@ from .errors import (
     MarketoNotFound,
     MarketoUnsupportedFilter,
 )
+from .export_file import ExportResult, fetch_export
+from .state import StateStore
+from .windows import Window, iso, parse_ts, split_windows
 
 log = logging.getLogger(__name__)
 
-MAX_WINDOW_DAYS = 31
 MARKETO_MAX_PROCESSING_JOBS = 2
 FAILED_STATUSES = frozenset({"Failed", "Cancelled", "Canceled"})
 DEFAULT_LEAD_HISTORY_START = datetime(2006, 1, 1, tzinfo=UTC)
-SWEEP_FALLBACK = "createdAt_full_sweep"
-
-
-def parse_ts(value: str) -> datetime:
-    """Marketo timestamps (``Z``, ``+00:00``, ``+0000``, date only) to aware UTC datetimes."""
-    text = value.strip()
-    if len(text) == 10:
-        text += "T00:00:00"
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = text[:-2] + ":" + text[-2:]
-    ts = datetime.fromisoformat(text)
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-@dataclass(frozen=True, order=True)
-class Window:
-    """A half-open time range ``[start, end)`` in UTC."""
-
-    start: datetime
-    end: datetime
-
-    @property
-    def key(self) -> str:
-        return f"{iso(self.start)}/{iso(self.end)}"
-
-    def contains(self, ts: datetime) -> bool:
-        return self.start <= ts < self.end
-
-
-def split_windows(
-    start: datetime, end: datetime, *, now: datetime | None = None, max_days: int = MAX_WINDOW_DAYS
-) -> list[Window]:
-    """``[start, min(end, now))`` in consecutive windows of at most ``max_days`` days."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("split_windows needs timezone-aware datetimes")
-    now = now or datetime.now(UTC)
-    end = min(end, now)
-    windows = []
-    cursor = start
-    while cursor < end:
-        nxt = min(cursor + timedelta(days=max_days), end)
-        windows.append(Window(cursor, nxt))
-        cursor = nxt
-    return windows
-
-
-class StateStore(Protocol):
-    def get(self, key: str) -> dict[str, Any] | None: ...
-
-    def put(self, key: str, value: dict[str, Any]) -> None: ...
-
-
-class InMemoryStateStore:
-    def __init__(self) -> None:
-        self._data: dict[str, str] = {}
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        raw = self._data.get(key)
-        return json.loads(raw) if raw is not None else None
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        self._data[key] = json.dumps(value)
-
-
-class FileStateStore:
-    """One JSON file per key in ``directory``, replaced atomically on every write."""
-
-    def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
-
-    def _path(self, key: str) -> Path:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
-        return self.directory / f"{safe}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        path = self._path(key)
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(key)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(value, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-
-
-@dataclass
-class ExportResult:
-    """One window's rows (strings, deduplicated, inside the window) and how they were obtained."""
-
-    window: Window  # the export window (createdAt windows during a sweep)
-    filter_field: str
-    table: pa.Table
-    export_id: str
-    rows_in_file: int
-    file_size: int
-    download_resumed: int
-    attempts: int
-    nul_bytes_stripped: int
-    fallback: str | None = None
-    target_window: Window | None = None  # during a sweep: the updatedAt range being extracted
-    _commit: tuple[str, str] = field(default=("window", ""), repr=False)
-    committed: bool = False
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "window_start": iso(self.window.start),
-            "window_end": iso(self.window.end),
-            "filter": self.filter_field,
-            "export_id": self.export_id,
-            "rows": self.table.num_rows,
-            "rows_in_file": self.rows_in_file,
-            "file_size": self.file_size,
-            "download_resumed": self.download_resumed,
-            "job_attempts": self.attempts,
-            "nul_bytes_stripped": self.nul_bytes_stripped,
-        }
-        if self.fallback:
-            meta["fallback"] = self.fallback
-            if self.target_window:
-                meta["updated_at_start"] = iso(self.target_window.start)
-                meta["updated_at_end"] = iso(self.target_window.end)
-        return meta
 
 
 class ExportJobRunner:
@@ -458,7 +327,18 @@ class ExportJobRunner:
                 continue
             if entry["status"] == "Completed":
                 try:
-                    return self._download(window, key, entry, status, filter_field, updated_in)
+                    return fetch_export(
+                        self.client,
+                        entity=self.entity,
+                        key_column=self.key_column,
+                        work_dir=self.work_dir,
+                        window=window,
+                        key=key,
+                        entry=entry,
+                        status=status,
+                        filter_field=filter_field,
+                        updated_in=updated_in,
+                    )
                 except MarketoFileNotFound:
                     self._drop_job(key, "is Completed but its file is gone (404)")
                     continue
@@ -470,68 +350,3 @@ class ExportJobRunner:
                 f"{self.state_key}: export {entry['exportId']} for {key} still {entry['status']} after "
                 f"{self.poll_timeout_s:g}s; its id stays in the state, the next run resumes it"
             )
-
-    def _download(
-        self,
-        window: Window,
-        key: str,
-        entry: dict[str, Any],
-        status: dict[str, Any],
-        filter_field: str,
-        updated_in: Window | None,
-    ) -> ExportResult:
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        path = self.work_dir / f"{entry['exportId']}.csv"
-        try:
-            download = self.client.download_export(
-                self.entity,
-                entry["exportId"],
-                path,
-                expected_size=status.get("fileSize"),
-                expected_checksum=status.get("fileChecksum"),
-            )
-            with path.open("rb") as fh:
-                reader = CsvBatchReader(fh, name=f"export {entry['exportId']} ({key})")
-                table = reader.read_all()
-        finally:
-            path.unlink(missing_ok=True)
-        rows_in_file = table.num_rows
-        boundary_col = "activityDate" if self.entity == "activities" else filter_field
-        table = _filter_window(table, boundary_col, window)
-        if updated_in is not None:
-            table = _filter_window(table, "updatedAt", updated_in)
-        table = _dedup_last(table, self.key_column)
-        return ExportResult(
-            window=window,
-            filter_field=filter_field,
-            table=table,
-            export_id=entry["exportId"],
-            rows_in_file=rows_in_file,
-            file_size=download.size,
-            download_resumed=download.resumed,
-            attempts=entry.get("attempts", 1),
-            nul_bytes_stripped=reader.nul_bytes_stripped,
-            fallback=SWEEP_FALLBACK if updated_in is not None else None,
-            target_window=updated_in,
-            _commit=("sweep" if updated_in is not None else "window", key),
-        )
-
-
-def _filter_window(table: pa.Table, column: str, window: Window) -> pa.Table:
-    if column not in table.column_names or table.num_rows == 0:
-        return table
-    values = table.column(column).to_pylist()
-    mask = [v is None or window.contains(parse_ts(v)) for v in values]
-    return table.filter(pa.array(mask, type=pa.bool_()))
-
-
-def _dedup_last(table: pa.Table, key: str) -> pa.Table:
-    """Keep the last row for each key (re-reading a window must be harmless)."""
-    if key not in table.column_names or table.num_rows == 0:
-        return table
-    last: dict[Any, int] = {}
-    for i, k in enumerate(table.column(key).to_pylist()):
-        last[k] = i
-    if len(last) == table.num_rows:
-        return table
-    return table.take(pa.array(sorted(last.values()), type=pa.int64()))

@@ -9,7 +9,8 @@ import pytest
 
 from orchestration.demo.marketo_sandbox import SandboxConfig, SandboxData, SandboxHandle, start_sandbox
 from orchestration.marketo import InMemoryStateStore, MarketoClient
-from orchestration.marketo.bulk import ExportJobRunner, parse_ts
+from orchestration.marketo.bulk import ExportJobRunner
+from orchestration.marketo.windows import parse_ts
 
 FAST = {
     "poll_interval_s": 0.005,

@@ -16,8 +16,7 @@ from orchestration.marketo import (
     Window,
     split_windows,
 )
-from orchestration.marketo.bulk import parse_ts
-from orchestration.marketo.client import iso
+from orchestration.marketo.windows import iso, parse_ts
 
 from .conftest import expected_activity_guids, ids, make_client, make_runner, run_all
 

@@ -21,8 +21,7 @@ from orchestration.marketo import (
     Window,
     read_csv_table,
 )
-from orchestration.marketo.bulk import parse_ts
-from orchestration.marketo.client import iso
+from orchestration.marketo.windows import iso, parse_ts
 
 from .conftest import expected_activity_guids, expected_lead_ids, ids, make_runner, run_all
 

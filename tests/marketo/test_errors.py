@@ -13,8 +13,8 @@ from orchestration.marketo import (
     MarketoRequestError,
     MarketoRetryableError,
 )
-from orchestration.marketo.client import iso
 from orchestration.marketo.errors import classify, next_quota_reset
+from orchestration.marketo.windows import iso
 
 from .conftest import make_client
 

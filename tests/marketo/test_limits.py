@@ -19,7 +19,7 @@ from orchestration.marketo import (
     MarketoJobQueueFull,
     MarketoQuotaExceeded,
 )
-from orchestration.marketo.client import iso
+from orchestration.marketo.windows import iso
 
 from .conftest import expected_activity_guids, ids, make_client, make_runner, run_all
 
@@ -290,9 +290,9 @@ def test_client_paces_itself_to_the_sliding_window_and_never_meets_a_606(sandbox
 def test_call_window_counts_a_call_from_its_end_and_calls_in_flight():
     """Marketo counts a call when it answers it: a call still running holds its place, and
     a finished one keeps it for the whole window after its end, not after its start."""
-    from orchestration.marketo.client import _CallWindow
+    from orchestration.marketo.pacing import CallWindow
 
-    window = _CallWindow(calls=2, window_s=0.3)
+    window = CallWindow(calls=2, window_s=0.3)
     ended: list[float] = []
     waits: list[float] = []
 
