@@ -225,6 +225,3 @@ class BulkWriter:
         self.conn.execute(
             table.insert(), [dict(zip(cols, row, strict=True)) for row in zip(*converted, strict=True)]
         )
-
-
-# --------------------------------------------------------------------------- advancing

@@ -296,6 +296,3 @@ def unique_roots(rng: np.random.Generator, n: int, taken: set[int]) -> np.ndarra
                 taken.add(r)
                 roots.append(r)
     return np.array(roots, dtype=np.int64)
-
-
-# --------------------------------------------------------------------------- full generation

@@ -406,6 +406,3 @@ class Generation:
             hi = min(n, lo + INTERACTIONS_PER_CHUNK)
             rows = build_interactions(rng, self.customers.ids[cust[lo:hi]], at[lo:hi], self.end_s, lo + 1)
             w.write(schema.customer_interactions, rows)
-
-
-# --------------------------------------------------------------------------- bulk writing
