@@ -28,7 +28,6 @@ import pyarrow.parquet as pq
 
 from orchestration.extract.limits import DEFAULT_MAX_FIELD_CHARS
 
-REJECTED_TABLE = "_rejected_rows"
 RAW_VALUE_CHARS = 200  # how much of a rejected value is kept (a huge field is the problem)
 SAMPLE_SIZE = 5
 
