@@ -1,4 +1,4 @@
-"""Marketo extraction assets (group ``marketo``), their job and schedule.
+"""Marketo extraction assets (group ``marketo``); their job and schedule are in ``orchestration.jobs``.
 
 - ``raw_marketo/leads``: bulk lead exports by ``updatedAt`` windows (<= 31 days) from the
   bookmark; a 1035 falls back to the documented full ``createdAt`` sweep (see
@@ -9,7 +9,8 @@
 - ``raw_marketo/activity_types``: a snapshot of the type catalogue per run (Marketo gives
   types no update time; staging keeps the newest snapshot).
 
-Every window is landed as Parquet and published atomically and idempotently (dedup on
+Every window is landed as Parquet (through ``orchestration.extract.landing``, like every
+source) and published atomically and idempotently (dedup on
 ``id`` / ``marketoGUID`` plus the cursor); the runner's export state lives in the
 warehouse (``raw_marketo._state``) and its bookmark advances only after the publish, so a
 failed run resumes the same export jobs next time and never skips a window.
