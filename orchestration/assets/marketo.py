@@ -125,7 +125,7 @@ def publish_table(
         land_batches(table.to_batches(), table.schema, path, cursor_column)
         return warehouse.publish(
             LoadRequest(
-                schema=schema,
+                dataset=schema,
                 table=table_name,
                 landing_file=path,
                 key_columns=key_columns,

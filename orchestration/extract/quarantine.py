@@ -26,7 +26,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-REJECTED_TABLE = "_rejected_rows"
 RAW_VALUE_CHARS = 200  # how much of a rejected value is kept (a huge field is the problem)
 SAMPLE_SIZE = 5
 
