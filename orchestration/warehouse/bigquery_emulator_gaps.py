@@ -7,11 +7,14 @@ runs on real BigQuery. The gaps themselves are listed in docs/operations.md.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orchestration.warehouse.bigquery_types import bigquery_type
+from orchestration.warehouse.bigquery_types import bigquery_type, string_literal, timestamp_literal
+from orchestration.warehouse.sql import PARAMETER
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -66,3 +69,28 @@ def emulator_sync_catalog(
     fields += [bigquery.SchemaField(f.name, bigquery_type(f.type)) for f in to_add if f.name not in known]
     table.schema = fields
     client.update_table(table, ["schema"])
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return timestamp_literal(value)
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(_literal(v) for v in value)}]" if value else "ARRAY<STRING>[]"
+    return string_literal(str(value))
+
+
+def emulator_inline_parameters(script: str, params: Mapping[str, Any]) -> str:
+    """Emulator gap: query parameters inside a multi-statement script reach no statement.
+
+    The ``$name`` parameters of a transaction script become escaped literals instead.
+    Real BigQuery binds them as parameters (see BigQuerySql.transaction).
+    """
+    return PARAMETER.sub(lambda m: _literal(params[m.group(1)]), script)

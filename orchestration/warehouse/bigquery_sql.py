@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from orchestration.warehouse.bigquery_emulator_gaps import emulator_inline_parameters
 from orchestration.warehouse.bigquery_types import query_parameter, quote
 from orchestration.warehouse.sql import PARAMETER, ColumnType, Params, Statement, used_params
 
@@ -134,7 +135,10 @@ class BigQuerySql:
         for n, (sql, params) in enumerate(statements):
             merged.update({f"{k}_s{n}": v for k, v in used_params(sql, params).items()})
             renamed.append(PARAMETER.sub(lambda m, n=n: f"${m.group(1)}_s{n}", sql))
-        job = self._job("begin transaction;\n" + ";\n".join(renamed) + ";\ncommit transaction;", merged)
+        script = "begin transaction;\n" + ";\n".join(renamed) + ";\ncommit transaction;"
+        if self.clients.is_emulator:
+            script, merged = emulator_inline_parameters(script, merged), {}
+        job = self._job(script, merged)
         job.result()
         client = self.clients.client
         children = sorted(client.list_jobs(parent_job=job.job_id), key=lambda c: c.created)
