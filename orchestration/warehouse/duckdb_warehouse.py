@@ -132,35 +132,34 @@ class DuckDBWarehouse:
         return con.execute(f"select * from {_q(dataset)}.{_q(table)} limit 0").arrow().schema
 
     def high_water_mark(self, dataset: str, table: str) -> dt.datetime | None:
-        with self.connect(read_only=True) as con:
-            if self._table_schema(con, dataset, LOAD_LEDGER) is None:
+        with self.sql().reading() as sql:
+            if not sql.table_exists(dataset, LOAD_LEDGER):
                 return None
-            return con.execute(
-                f"select max(high_water_mark) from {_q(dataset)}.{_q(LOAD_LEDGER)} where table_name = ?",
-                [table],
-            ).fetchone()[0]
+            return sql.rows(
+                f"select max(high_water_mark) from {sql.relation(dataset, LOAD_LEDGER)} where table_name = $table",
+                {"table": table},
+            )[0][0]
 
     def row_count(self, dataset: str, table: str) -> int:
-        with self.connect(read_only=True) as con:
-            return con.execute(f"select count(*) from {_q(dataset)}.{_q(table)}").fetchone()[0]
+        sql = self.sql()
+        return sql.rows(f"select count(*) from {sql.relation(dataset, table)}")[0][0]
 
     def list_tables(self, dataset: str) -> list[str]:
-        with self.connect(read_only=True) as con:
-            rows = con.execute(
-                "select table_name from information_schema.tables where table_schema = ? order by 1",
-                [dataset],
-            ).fetchall()
+        rows = self.sql().rows(
+            "select table_name from information_schema.tables where table_schema = $dataset order by 1",
+            {"dataset": dataset},
+        )
         return [name for (name,) in rows]
 
     def rejected_keys(self, dataset: str, table: str) -> set[str]:
         """Source keys of a table already in the quarantine (<dataset>._rejected_rows)."""
-        with self.connect(read_only=True) as con:
-            if self._table_schema(con, dataset, REJECTED_ROWS) is None:
+        with self.sql().reading() as sql:
+            if not sql.table_exists(dataset, REJECTED_ROWS):
                 return set()
-            rows = con.execute(
-                f"select distinct source_key from {_q(dataset)}.{_q(REJECTED_ROWS)} where table_name = ?",
-                [table],
-            ).fetchall()
+            rows = sql.rows(
+                f"select distinct source_key from {sql.relation(dataset, REJECTED_ROWS)} where table_name = $table",
+                {"table": table},
+            )
         return {key for (key,) in rows}
 
     def check_schema(self, dataset: str, table: str, arrow_schema: pa.Schema) -> list[str]:
@@ -288,13 +287,13 @@ class DuckDBWarehouse:
 
     def read_state(self, dataset: str, key: str) -> dict | None:
         """The JSON value stored under ``key`` in ``<dataset>._state``, or None."""
-        with self.connect(read_only=True) as con:
-            if self._table_schema(con, dataset, STATE_TABLE) is None:
+        with self.sql().reading() as sql:
+            if not sql.table_exists(dataset, STATE_TABLE):
                 return None
-            row = con.execute(
-                f"select value from {_q(dataset)}.{_q(STATE_TABLE)} where key = ?", [key]
-            ).fetchone()
-        return json.loads(row[0]) if row else None
+            rows = sql.rows(
+                f"select value from {sql.relation(dataset, STATE_TABLE)} where key = $key", {"key": key}
+            )
+        return json.loads(rows[0][0]) if rows else None
 
     def write_state(self, dataset: str, key: str, value: dict) -> None:
         """Replace the value under ``key`` in one transaction."""
