@@ -75,6 +75,11 @@ def run_suite_spec(
     at the whole table. Other marts are validated whole. Layers are logical datasets: the
     warehouse's SQL layer adds a BigQuery dataset prefix itself.
     """
+    if not isinstance(warehouse, Warehouse):
+        raise TypeError(
+            f"no quality engine for warehouse {type(warehouse).__name__}: suites run on a "
+            "Warehouse (orchestration/warehouse/base.py), DuckDB or BigQuery"
+        )
     started = time.perf_counter()
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dataset = suite.layer

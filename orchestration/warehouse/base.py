@@ -13,7 +13,7 @@ import datetime as dt
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -55,6 +55,7 @@ class LoadResult:
     rows_rejected: int = 0
 
 
+@runtime_checkable
 class Warehouse(Protocol):
     """A warehouse backend. Every dataset argument is logical (``raw_ops``); a backend
     that prefixes datasets (BigQuery) does so itself, through its SQL layer."""
