@@ -41,16 +41,6 @@ class Settings:
     def uses_bigquery_emulator(self) -> bool:
         return self.warehouse == "bigquery" and self.bigquery_emulator_host is not None
 
-    @property
-    def raw_ops_schema(self) -> str:
-        return f"{self.bigquery_dataset_prefix}raw_ops" if self.warehouse == "bigquery" else "raw_ops"
-
-    @property
-    def raw_marketo_schema(self) -> str:
-        if self.warehouse == "bigquery":
-            return f"{self.bigquery_dataset_prefix}raw_marketo"
-        return "raw_marketo"
-
 
 def default_ops_database_url() -> str:
     return f"sqlite:///{DATA_DIR / 'ops.db'}"

@@ -1,6 +1,5 @@
 """dbt models, snapshots and tests as Dagster assets and asset checks."""
 
-import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -140,7 +139,7 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
             return
         # The dbt subprocess inherits os.environ: give it the resolved warehouse settings.
         # On DuckDB it holds the file for the whole build: hold the warehouse lock meanwhile.
-        lock = wh.locked() if hasattr(wh, "locked") else contextlib.nullcontext()
+        lock = wh.locked()
         with scoped_environ(dbt_env(settings)), lock:
             invocation = dbt.cli(dbt_build_args(config), context=context)
             yield from invocation.stream()

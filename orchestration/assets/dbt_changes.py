@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestration.lifecycle.deletes import DELETED_KEYS
-from orchestration.quality.engines import open_engine
 from orchestration.warehouse.base import LOAD_LEDGER
 
 STATE_KEY = "dbt_build"
@@ -35,17 +34,15 @@ STATE_KEY = "dbt_build"
 def source_fingerprint(warehouse: Any, raw_schemas: Sequence[str], as_of_date: str | None) -> dict[str, str]:
     """What the next dbt build would read, summarised: newest loads, deletes and the day."""
     fingerprint = {"as_of_date": as_of_date or dt.datetime.now(dt.UTC).date().isoformat()}
-    with open_engine(warehouse) as engine:
+    with warehouse.sql().reading() as sql:
         for schema in raw_schemas:
-            if engine.table_exists(schema, LOAD_LEDGER):
-                (newest,) = engine.rows(
-                    f"select max(loaded_at) from {engine.relation(schema, LOAD_LEDGER)} where rows_inserted > 0"
+            if sql.table_exists(schema, LOAD_LEDGER):
+                (newest,) = sql.rows(
+                    f"select max(loaded_at) from {sql.relation(schema, LOAD_LEDGER)} where rows_inserted > 0"
                 )[0]
                 fingerprint[f"{schema}.{LOAD_LEDGER}"] = str(newest)
-            if engine.table_exists(schema, DELETED_KEYS):
-                (newest,) = engine.rows(
-                    f"select max(detected_at) from {engine.relation(schema, DELETED_KEYS)}"
-                )[0]
+            if sql.table_exists(schema, DELETED_KEYS):
+                (newest,) = sql.rows(f"select max(detected_at) from {sql.relation(schema, DELETED_KEYS)}")[0]
                 fingerprint[f"{schema}.{DELETED_KEYS}"] = str(newest)
     return fingerprint
 

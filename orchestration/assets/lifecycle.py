@@ -15,16 +15,16 @@ from orchestration.assets.operational_db import GROUP as OPS_GROUP
 from orchestration.assets.operational_db import RAW_SCHEMA, WAREHOUSE_POOL, raw_asset_key
 from orchestration.demo import schema as ops_schema
 from orchestration.lifecycle import deletes, forget, retention
-from orchestration.lifecycle.sql import LifecycleSql, for_warehouse
 from orchestration.resources.ops_database import OperationalDatabaseResource
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings
+from orchestration.warehouse.sql import WarehouseSql
 
 GOVERNANCE_GROUP = "governance"
 
 
-def _sql(warehouse: WarehouseResource) -> LifecycleSql:
-    return for_warehouse(warehouse.get(), warehouse.bigquery_dataset_prefix)
+def _sql(warehouse: WarehouseResource) -> WarehouseSql:
+    return warehouse.get().sql()
 
 
 def _utcnow() -> dt.datetime:
@@ -57,7 +57,7 @@ def deleted_keys(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     sql = _sql(warehouse)
-    raw_schema = warehouse.schema_name(RAW_SCHEMA)
+    raw_schema = RAW_SCHEMA
     deletes.ensure_deleted_keys_table(sql, raw_schema)
     detected_at = _utcnow()
     metadata: dict[str, object] = {}

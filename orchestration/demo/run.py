@@ -204,8 +204,7 @@ def summarize(settings: Settings, result) -> str:
         for table in warehouse.list_tables(raw)
         if not table.startswith("_")  # the load ledger, export state and staging tables
     ]
-    if hasattr(warehouse, "close"):
-        warehouse.close()
+    warehouse.close()
     lines += ["", f"Checks: {checks['passed']} passed, {checks['failed']} failed, {checks['warned']} warned"]
     lines += [f"  {name}" for name in failed_checks]
     lines += [f"Run {'succeeded' if r.success else 'FAILED'}: {r.run_id}" for r in results]

@@ -101,7 +101,7 @@ def extract_table(
         landed = land_batches(stream_changed_rows(engine, request), arrow_schema, landing_file, cursor_column)
         rejected_file = quarantine.close()
         if rejected_file is not None:
-            if not getattr(warehouse, "supports_rejected_rows", False):
+            if not warehouse.stores_rejected_rows:
                 raise NotImplementedError(
                     f"{table}: {quarantine.rows} rows were rejected but the {warehouse.kind} warehouse cannot "
                     "store rejected rows yet; nothing was published rather than dropping them silently"
@@ -109,7 +109,7 @@ def extract_table(
             quarantine.enforce(landed.rows, max_rejected_fraction, warehouse.rejected_keys(raw_schema, table))
         load = warehouse.publish(
             LoadRequest(
-                schema=raw_schema,
+                dataset=raw_schema,
                 table=table,
                 landing_file=landed.path,
                 key_columns=key_columns,

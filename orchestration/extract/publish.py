@@ -28,7 +28,7 @@ def publish_arrow_table(
         land_batches(table.to_batches(), table.schema, path, cursor_column)
         return warehouse.publish(
             LoadRequest(
-                schema=raw_schema,
+                dataset=raw_schema,
                 table=table_name,
                 landing_file=path,
                 key_columns=key_columns,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from orchestration.extract.pipeline import primary_key
-from orchestration.lifecycle.sql import LifecycleSql
+from orchestration.warehouse.sql import WarehouseSql
 
 DELETED_KEYS = "_deleted_keys"
 STREAM_ROWS = 50_000
@@ -42,19 +42,15 @@ class ReconciliationResult:
         return len(self.deleted_keys)
 
 
-def ensure_deleted_keys_table(sql: LifecycleSql, raw_schema: str) -> None:
+def ensure_deleted_keys_table(sql: WarehouseSql, raw_schema: str) -> None:
     if DELETED_KEYS in sql.tables(raw_schema):
         return
-    types = (
-        ("varchar", "bigint", "timestamp", "varchar")
-        if sql.kind == "duckdb"
-        else ("string", "int64", "timestamp", "string")
-    )
+    string, int64, timestamp = (sql.column_type(k) for k in ("string", "int64", "timestamp"))
     # DDL outside any transaction: BigQuery allows none on permanent tables inside one.
     sql.ddl(
-        f"create table if not exists {{t:{raw_schema}.{DELETED_KEYS}}} ("
-        f"table_name {types[0]} not null, id {types[1]} not null, "
-        f"detected_at {types[2]} not null, batch_id {types[3]} not null)"
+        f"create table if not exists {sql.relation(raw_schema, DELETED_KEYS)} ("
+        f"table_name {string} not null, id {int64} not null, "
+        f"detected_at {timestamp} not null, batch_id {string} not null)"
     )
 
 
@@ -71,13 +67,13 @@ def stream_source_keys(engine: sa.Engine, table: str) -> Iterator[int]:
             yield int(key)
 
 
-def raw_live_keys(sql: LifecycleSql, raw_schema: str, table: str) -> list[int]:
+def raw_live_keys(sql: WarehouseSql, raw_schema: str, table: str) -> list[int]:
     # Key lists are ints (8 bytes each in the warehouse, a Python int here); the raw side
     # is read in one query because both warehouses return it in pages anyway.
-    rows = sql.query(
-        f"select r.id from {{t:{raw_schema}.{table}}} r "
-        f"left join (select id, max(detected_at) as detected_at from {{t:{raw_schema}.{DELETED_KEYS}}} "
-        f"where table_name = @table_name group by id) d on d.id = r.id "
+    rows = sql.rows(
+        f"select r.id from {sql.relation(raw_schema, table)} r "
+        f"left join (select id, max(detected_at) as detected_at from {sql.relation(raw_schema, DELETED_KEYS)} "
+        f"where table_name = $table_name group by id) d on d.id = r.id "
         "group by r.id having max(d.detected_at) is null or max(d.detected_at) < max(r._loaded_at) "
         "order by r.id",
         {"table_name": table},
@@ -98,7 +94,7 @@ def missing_from_source(raw_keys: Iterable[int], source_keys: Iterable[int]) -> 
 
 def reconcile_table(
     engine: sa.Engine,
-    sql: LifecycleSql,
+    sql: WarehouseSql,
     *,
     table: str,
     raw_schema: str,
@@ -123,11 +119,8 @@ def reconcile_table(
         sql.transaction(
             [
                 (
-                    f"insert into {{t:{raw_schema}.{DELETED_KEYS}}} (table_name, id, detected_at, batch_id) "
-                    "select @table_name, unnest(@ids), @detected_at, @batch_id"
-                    if sql.kind == "duckdb"
-                    else f"insert into {{t:{raw_schema}.{DELETED_KEYS}}} (table_name, id, detected_at, batch_id) "
-                    "select @table_name, id, @detected_at, @batch_id from unnest(@ids) as id",
+                    f"insert into {sql.relation(raw_schema, DELETED_KEYS)} (table_name, id, detected_at, batch_id) "
+                    f"select $table_name, id, $detected_at, $batch_id from {sql.unnest('ids', 'id')}",
                     {"table_name": table, "detected_at": detected_at, "batch_id": batch_id, "ids": deleted},
                 )
             ]

@@ -24,7 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from orchestration.demo.cnpj import make_cnpj
-from orchestration.lifecycle.sql import LifecycleSql
+from orchestration.warehouse.base import REJECTED_ROWS
+from orchestration.warehouse.sql import WarehouseSql
 
 AUDIT_SCHEMA = "audit"
 AUDIT_TABLE = "data_subject_requests"
@@ -64,9 +65,6 @@ PERSONAL_DATA: tuple[PersonalTable, ...] = (
     PersonalTable("marts", "customer_360", "customer_id", {"customer_name": NAME, "cnpj": CNPJ}),
 )  # fmt: skip
 
-# Quarantined source rows (orchestration/extract/quarantine.py), keyed by the source key as JSON.
-REJECTED_ROWS = "_rejected_rows"
-
 # Marketo: leads matched by e-mail are deleted with their activities.
 MARKETO_SCHEMA = "raw_marketo"
 MARKETO_LEAD_TABLES = ("leads",)
@@ -102,7 +100,7 @@ def forgotten_cnpj(customer_id: int) -> str:
 
 
 def forget_subject(
-    sql: LifecycleSql,
+    sql: WarehouseSql,
     *,
     customer_id: int | None = None,
     email: str | None = None,
@@ -114,24 +112,23 @@ def forget_subject(
         raise ValueError("forget_data_subject needs a customer_id, an email (or email_sha256) or both")
     request_id = request_id or str(uuid.uuid4())
     requested_at = requested_at or _utcnow()
-    raw = sql.schema_name("raw_ops")
+    raw = "raw_ops"
     email_norm = email.strip().lower() if email else None
     email_hash = email_sha256 or (hashlib.sha256(email_norm.encode()).hexdigest() if email_norm else "")
     ids = [
         int(r[0])
-        for r in sql.query(
-            f"select distinct id from {{t:{raw}.customers}} "
-            f"where id = @customer_id or {sql.sha256('lower(trim(email))')} = @email_hash",
+        for r in sql.rows(
+            f"select distinct id from {sql.relation(raw, 'customers')} "
+            f"where id = $customer_id or {sql.sha256_hex('lower(trim(email))')} = $email_hash",
             {"customer_id": customer_id if customer_id is not None else -1, "email_hash": email_hash},
         )
     ]
     emails = sorted(
         {
             r[0].strip().lower()
-            for r in sql.query(
-                f"select distinct email from {{t:{raw}.customers}} where id in unnest(@ids) and email is not null"
-                if sql.kind == "bigquery"
-                else f"select distinct email from {{t:{raw}.customers}} where list_contains(@ids, id) and email is not null",
+            for r in sql.rows(
+                f"select distinct email from {sql.relation(raw, 'customers')} "
+                f"where {sql.in_array('id', 'ids')} and email is not null",
                 {"ids": ids or [-1]},
             )
         }
@@ -144,7 +141,7 @@ def forget_subject(
     statements: list[tuple[str, dict]] = []
     labels: list[str] = []
     for target in PERSONAL_DATA:
-        schema = sql.schema_name(target.schema)
+        schema = target.schema
         existing = _columns_or_none(sql, schema, target.table)
         if existing is None or target.subject_column not in existing:
             continue
@@ -159,16 +156,16 @@ def forget_subject(
                     assignments.append(f"{column} = null")
                 else:
                     params[f"v{i}"] = values[becomes]
-                    assignments.append(f"{column} = @v{i}")
+                    assignments.append(f"{column} = $v{i}")
             if assignments:
                 statements.append(
                     (
-                        f"update {{t:{schema}.{target.table}}} set {', '.join(assignments)} "
-                        f"where {target.subject_column} = @subject_id",
+                        f"update {sql.relation(schema, target.table)} set {', '.join(assignments)} "
+                        f"where {target.subject_column} = $subject_id",
                         params,
                     )
                 )
-                labels.append(f"{schema}.{target.table}")
+                labels.append(f"{sql.dataset(schema)}.{target.table}")
 
     # Quarantined bad input keeps the offending value (maybe a name or an e-mail) per key.
     rejected = _columns_or_none(sql, raw, REJECTED_ROWS)
@@ -176,29 +173,28 @@ def forget_subject(
         for cid in ids:
             statements.append(
                 (
-                    f"delete from {{t:{raw}.{REJECTED_ROWS}}} where (table_name = 'customers' "
-                    "and source_key = @rejected_key) or (table_name = 'orders' and source_key in "
-                    f"(select cast(id as string) from {{t:{raw}.orders}} where customer_id = @rejected_id))",
+                    f"delete from {sql.relation(raw, REJECTED_ROWS)} where (table_name = 'customers' "
+                    "and source_key = $rejected_key) or (table_name = 'orders' and source_key in "
+                    f"(select cast(id as string) from {sql.relation(raw, 'orders')} where customer_id = $rejected_id))",
                     {"rejected_key": str(cid), "rejected_id": cid},
                 )
             )
-            labels.append(f"{raw}.{REJECTED_ROWS}")
+            labels.append(f"{sql.dataset(raw)}.{REJECTED_ROWS}")
 
-    marketo = sql.schema_name(MARKETO_SCHEMA)
     if emails:
-        statements_m, labels_m = _marketo_statements(sql, marketo, emails)
+        statements_m, labels_m = _marketo_statements(sql, MARKETO_SCHEMA, emails)
         statements += statements_m
         labels += labels_m
 
     _ensure_audit_table(sql)
-    audit = sql.schema_name(AUDIT_SCHEMA)
+    audit = sql.relation(AUDIT_SCHEMA, AUDIT_TABLE)
     # Counts are known only after the statements ran; the audit row is written last in the
     # same transaction with a placeholder that is filled in by a final update.
     statements.append(
         (
-            f"insert into {{t:{audit}.{AUDIT_TABLE}}} "
+            f"insert into {audit} "
             "(request_id, subject_hash, tables_touched, rows_affected, requested_at, completed_at) "
-            "values (@request_id, @subject_hash, @tables_touched, 0, @requested_at, @completed_at)",
+            "values ($request_id, $subject_hash, $tables_touched, 0, $requested_at, $completed_at)",
             {
                 "request_id": request_id,
                 "subject_hash": outcome.subject_hash,
@@ -214,8 +210,8 @@ def forget_subject(
     sql.transaction(
         [
             (
-                f"update {{t:{audit}.{AUDIT_TABLE}}} set rows_affected = @rows, "
-                "tables_touched = @tables where request_id = @request_id",
+                f"update {audit} set rows_affected = $rows, "
+                "tables_touched = $tables where request_id = $request_id",
                 {
                     "rows": outcome.rows_affected,
                     "tables": ", ".join(f"{t}={n}" for t, n in sorted(outcome.rows_by_table.items())),
@@ -227,22 +223,18 @@ def forget_subject(
     return outcome
 
 
-def _marketo_statements(sql: LifecycleSql, schema: str, emails: list[str]) -> tuple[list, list]:
+def _marketo_statements(sql: WarehouseSql, schema: str, emails: list[str]) -> tuple[list, list]:
     statements: list[tuple[str, dict]] = []
     labels: list[str] = []
     lead_ids_sql: list[str] = []
-    in_emails = (
-        "lower(email) in unnest(@emails)"
-        if sql.kind == "bigquery"
-        else "list_contains(@emails, lower(email))"
-    )
+    in_emails = sql.in_array("lower(email)", "emails")
     for table in MARKETO_LEAD_TABLES:
         columns = _columns_or_none(sql, schema, table)
         if columns is None or "email" not in columns:
             continue
         id_column = "id" if "id" in columns else "leadId"
         lead_ids_sql.append(
-            f"select cast({id_column} as string) as lead_key from {{t:{schema}.{table}}} where {in_emails}"
+            f"select cast({id_column} as string) as lead_key from {sql.relation(schema, table)} where {in_emails}"
         )
     for table in MARKETO_ACTIVITY_TABLES:
         columns = _columns_or_none(sql, schema, table)
@@ -250,35 +242,36 @@ def _marketo_statements(sql: LifecycleSql, schema: str, emails: list[str]) -> tu
             continue
         statements.append(
             (
-                f"delete from {{t:{schema}.{table}}} where cast(leadId as string) in "
+                f"delete from {sql.relation(schema, table)} where cast(leadId as string) in "
                 f"(select lead_key from ({' union all '.join(lead_ids_sql)}) as leads)",
                 {"emails": emails},
             )
         )
-        labels.append(f"{schema}.{table}")
-    for mart_schema, table, lead_column in MARKETO_MART_TABLES:
-        mart = sql.schema_name(mart_schema)
+        labels.append(f"{sql.dataset(schema)}.{table}")
+    for mart, table, lead_column in MARKETO_MART_TABLES:
         columns = _columns_or_none(sql, mart, table)
         if columns is None or lead_column not in columns or not lead_ids_sql:
             continue
         statements.append(
             (
-                f"delete from {{t:{mart}.{table}}} where cast({lead_column} as string) in "
+                f"delete from {sql.relation(mart, table)} where cast({lead_column} as string) in "
                 f"(select lead_key from ({' union all '.join(lead_ids_sql)}) as leads)",
                 {"emails": emails},
             )
         )
-        labels.append(f"{mart}.{table}")
+        labels.append(f"{sql.dataset(mart)}.{table}")
     for table in MARKETO_LEAD_TABLES:
         columns = _columns_or_none(sql, schema, table)
         if columns is None or "email" not in columns:
             continue
-        statements.append((f"delete from {{t:{schema}.{table}}} where {in_emails}", {"emails": emails}))
-        labels.append(f"{schema}.{table}")
+        statements.append(
+            (f"delete from {sql.relation(schema, table)} where {in_emails}", {"emails": emails})
+        )
+        labels.append(f"{sql.dataset(schema)}.{table}")
     return statements, labels
 
 
-def _columns_or_none(sql: LifecycleSql, schema: str, table: str) -> dict[str, str] | None:
+def _columns_or_none(sql: WarehouseSql, schema: str, table: str) -> dict[str, str] | None:
     try:
         if table not in sql.tables(schema):
             return None
@@ -287,22 +280,14 @@ def _columns_or_none(sql: LifecycleSql, schema: str, table: str) -> dict[str, st
     return sql.columns(schema, table)
 
 
-def _ensure_audit_table(sql: LifecycleSql) -> None:
-    audit = sql.schema_name(AUDIT_SCHEMA)
-    if sql.kind == "duckdb":
-        sql.ddl(f'create schema if not exists "{audit}"')
-        sql.ddl(
-            f"create table if not exists {{t:{audit}.{AUDIT_TABLE}}} (request_id varchar not null, "
-            "subject_hash varchar not null, tables_touched varchar, rows_affected bigint, "
-            "requested_at timestamp not null, completed_at timestamp)"
-        )
-    else:
-        sql.warehouse.client.query(
-            f"create schema if not exists `{sql.warehouse.project}.{audit}`;"
-            f"create table if not exists `{sql.warehouse.project}.{audit}.{AUDIT_TABLE}` (request_id string not null, "
-            "subject_hash string not null, tables_touched string, rows_affected int64, "
-            "requested_at timestamp not null, completed_at timestamp)"
-        ).result()
+def _ensure_audit_table(sql: WarehouseSql) -> None:
+    string, int64, timestamp = (sql.column_type(k) for k in ("string", "int64", "timestamp"))
+    sql.create_dataset(AUDIT_SCHEMA)
+    sql.ddl(
+        f"create table if not exists {sql.relation(AUDIT_SCHEMA, AUDIT_TABLE)} (request_id {string} not null, "
+        f"subject_hash {string} not null, tables_touched {string}, rows_affected {int64}, "
+        f"requested_at {timestamp} not null, completed_at {timestamp})"
+    )
 
 
 def _utcnow() -> dt.datetime:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from orchestration.demo import schema as ops_schema
-from orchestration.lifecycle.sql import LifecycleSql
+from orchestration.warehouse.base import REJECTED_ROWS
+from orchestration.warehouse.sql import WarehouseSql
 
 INTERACTIONS_DAYS = 5 * 365 + 1  # 5 years, leap day included
 RAW_VERSION_DAYS = 180
@@ -30,7 +31,7 @@ MARKETO_ACTIVITY_DAYS = 3 * 365 + 1
 
 @dataclass(frozen=True)
 class RetentionRule:
-    schema: str  # base name (the BigQuery dataset prefix is added at run time)
+    schema: str  # logical dataset (the warehouse's SQL layer adds a BigQuery dataset prefix)
     table: str
     kind: Literal["age", "superseded"]
     column: str  # age: the event timestamp; superseded: the change cursor
@@ -67,7 +68,7 @@ RETENTION_RULES: tuple[RetentionRule, ...] = (
         reason="the interaction fact follows its raw table",
     ),
     RetentionRule(
-        "raw_ops", "_rejected_rows", "age", "detected_at", REJECTED_ROWS_DAYS,
+        "raw_ops", REJECTED_ROWS, "age", "detected_at", REJECTED_ROWS_DAYS,
         reason="quarantined bad input: 90 days to investigate, then gone (may hold personal data)",
     ),
     RetentionRule(
@@ -91,13 +92,13 @@ class RetentionOutcome:
 
 
 def enforce(
-    sql: LifecycleSql, as_of: dt.datetime, rules: tuple[RetentionRule, ...] = RETENTION_RULES
+    sql: WarehouseSql, as_of: dt.datetime, rules: tuple[RetentionRule, ...] = RETENTION_RULES
 ) -> list[RetentionOutcome]:
     """Delete what is out of retention at ``as_of`` (naive UTC); one transaction per table."""
     outcomes: list[RetentionOutcome] = []
     tables_by_schema: dict[str, list[str]] = {}
     for rule in rules:
-        schema = sql.schema_name(rule.schema)
+        schema = rule.schema
         cutoff = as_of - dt.timedelta(days=rule.days)
         if schema not in tables_by_schema:
             try:
@@ -111,25 +112,25 @@ def enforce(
         if rule.column not in columns:
             outcomes.append(RetentionOutcome(rule, 0, cutoff, skipped=f"no column {rule.column}"))
             continue
-        statement = _age_delete(schema, rule) if rule.kind == "age" else _superseded_delete(schema, rule)
+        table = sql.relation(schema, rule.table)
+        statement = _age_delete(table, rule) if rule.kind == "age" else _superseded_delete(table, rule)
         (deleted,) = sql.transaction([(statement, {"cutoff": cutoff})])
         outcomes.append(RetentionOutcome(rule, deleted, cutoff))
     return outcomes
 
 
-def _age_delete(schema: str, rule: RetentionRule) -> str:
-    return f"delete from {{t:{schema}.{rule.table}}} where cast({rule.column} as timestamp) < @cutoff"
+def _age_delete(t: str, rule: RetentionRule) -> str:
+    return f"delete from {t} where cast({rule.column} as timestamp) < $cutoff"
 
 
-def _superseded_delete(schema: str, rule: RetentionRule) -> str:
+def _superseded_delete(t: str, rule: RetentionRule) -> str:
     # A version is identified by (key, cursor, _batch_id): publishing never inserts the same
     # key and cursor twice in one batch.
-    t = f"{{t:{schema}.{rule.table}}}"
     return (
         f"delete from {t} as target where exists ("
         f"select 1 from (select {rule.key} as k, {rule.column} as c, _batch_id as b, "
         f"lead({rule.column}) over (partition by {rule.key} order by {rule.column}, _loaded_at) as superseded_at "
         f"from {t}) v "
         f"where v.k = target.{rule.key} and v.c = target.{rule.column} and v.b = target._batch_id "
-        "and v.superseded_at < @cutoff)"
+        "and v.superseded_at < $cutoff)"
     )

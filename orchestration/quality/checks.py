@@ -9,7 +9,7 @@ downstream assets; warnings report ``WARN`` and let them run.
 
 # No `from __future__ import annotations`: Dagster inspects the check function's context annotation.
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,6 @@ def _build_check(
     *,
     asset_key: dg.AssetKey,
     warehouse_for: WarehouseFor,
-    schemas: Mapping[str, str] | None,
     data_docs_dir: Path | None,
     required_resource_keys: set[str] | None,
     pool: str | None,
@@ -126,7 +125,7 @@ def _build_check(
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         warehouse = warehouse_for(context)
         try:
-            outcome = run_suite_spec(warehouse, suite, schemas=schemas, data_docs_dir=data_docs_dir)
+            outcome = run_suite_spec(warehouse, suite, data_docs_dir=data_docs_dir)
         except SuiteNotFoundError as exc:
             return not_validated(str(exc))
         context.log.info(
@@ -144,7 +143,6 @@ def build_quality_checks(
     layers: Collection[str] | None = None,
     asset_key_for: AssetKeyFor = default_asset_key,
     warehouse_for: WarehouseFor = default_warehouse,
-    schemas: Mapping[str, str] | None = None,
     data_docs_dir: Path | None | bool = True,
     required_resource_keys: set[str] | None = None,
     pool: str | None = None,
@@ -153,9 +151,9 @@ def build_quality_checks(
 
     ``layers`` restricts to some layers (e.g. ``{"raw_ops"}``); ``asset_key_for`` maps a
     suite to the asset it guards; ``warehouse_for`` gets the warehouse from the check's
-    context (a resource, with ``required_resource_keys``); ``schemas`` maps layers to
-    physical schemas; ``data_docs_dir=True`` writes Data Docs under QUALITY_DATA_DOCS_DIR
-    (default data/quality/data_docs), ``None``/``False`` skips them.
+    context (a resource, with ``required_resource_keys``); ``data_docs_dir=True`` writes
+    Data Docs under QUALITY_DATA_DOCS_DIR (default data/quality/data_docs), ``None``/``False``
+    skips them.
     """
     docs_dir = default_data_docs_dir() if data_docs_dir is True else (data_docs_dir or None)
     return [
@@ -163,7 +161,6 @@ def build_quality_checks(
             suite,
             asset_key=asset_key_for(suite),
             warehouse_for=warehouse_for,
-            schemas=schemas,
             data_docs_dir=docs_dir,
             required_resource_keys=required_resource_keys,
             pool=pool,

@@ -1,6 +1,7 @@
 """Run one table's suite: the new batch through GE (pandas), the rest as SQL in the warehouse.
 
-The same suite runs on DuckDB and on BigQuery (orchestration/quality/engines.py).
+The same suite runs on DuckDB and on BigQuery, through the warehouse's SQL layer
+(orchestration/warehouse/sql.py).
 """
 
 from __future__ import annotations
@@ -8,16 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestration.quality.engines import QueryEngine, open_engine
 from orchestration.quality.outcome import ExpectationOutcome, SuiteOutcome
 from orchestration.quality.spec import SuiteSpec, load_suites
 from orchestration.quality.sql_checks import SqlTarget, run_sql_expectation
 from orchestration.settings import DATA_DIR, EXPECTATIONS_DIR
-from orchestration.warehouse.base import LOAD_LEDGER
+from orchestration.warehouse.base import LOAD_LEDGER, Warehouse
+from orchestration.warehouse.sql import WarehouseSql
 
 DATA_DOCS_DIR_VARIABLE = "QUALITY_DATA_DOCS_DIR"
 
@@ -40,30 +40,29 @@ def find_suite(layer: str, table: str, expectations_dir: Path = EXPECTATIONS_DIR
         ) from None
 
 
-def latest_batch_id(engine: QueryEngine, schema: str, table: str) -> str | None:
+def latest_batch_id(sql: WarehouseSql, dataset: str, table: str) -> str | None:
     """The batch most recently published for ``table``, from the load ledger."""
-    if not engine.table_exists(schema, LOAD_LEDGER):
+    if not sql.table_exists(dataset, LOAD_LEDGER):
         return None
-    rows = engine.rows(
-        f"select batch_id from {engine.relation(schema, LOAD_LEDGER)} where table_name = $table "
+    rows = sql.rows(
+        f"select batch_id from {sql.relation(dataset, LOAD_LEDGER)} where table_name = $table "
         "order by loaded_at desc, batch_id desc limit 1",
         {"table": table},
     )
     return rows[0][0] if rows else None
 
 
-def latest_batch_value(engine: QueryEngine, relation: str, column: str) -> Any:
+def latest_batch_value(sql: WarehouseSql, relation: str, column: str) -> Any:
     """The newest value of ``column`` (a mart's _built_at: its latest build); None when the
     table is empty or the column holds only nulls."""
-    return engine.rows(f"select max({engine.quote(column)}) from {relation}")[0][0]
+    return sql.rows(f"select max({sql.quote(column)}) from {relation}")[0][0]
 
 
 def run_suite_spec(
-    warehouse: Any,
+    warehouse: Warehouse,
     suite: SuiteSpec,
     *,
     batch_id: str | None = None,
-    schemas: Mapping[str, str] | None = None,
     data_docs_dir: Path | None = None,
     now: dt.datetime | None = None,
 ) -> SuiteOutcome:
@@ -73,42 +72,45 @@ def run_suite_spec(
     Incremental facts (``batch_from: latest_value``): the rows holding the newest value of
     their batch column, i.e. what the latest dbt build merged (a full refresh stamps every
     row, so that build's check covers the whole table); ``scope: table`` entries still look
-    at the whole table. Other marts are validated whole. ``schemas`` maps logical layers to
-    physical schemas (e.g. a BigQuery dataset prefix); identity by default.
+    at the whole table. Other marts are validated whole. Layers are logical datasets: the
+    warehouse's SQL layer adds a BigQuery dataset prefix itself.
     """
+    if not isinstance(warehouse, Warehouse):
+        raise TypeError(
+            f"no quality engine for warehouse {type(warehouse).__name__}: suites run on a "
+            "Warehouse (orchestration/warehouse/base.py), DuckDB or BigQuery"
+        )
     started = time.perf_counter()
-    schemas = schemas or {}
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    physical = schemas.get(suite.layer, suite.layer)
+    dataset = suite.layer
 
     gx_specs = [s for s in suite.expectations if not s.runs_in_sql]
     sql_specs = [s for s in suite.expectations if s.runs_in_sql]
     notes: list[str] = []
-    with open_engine(warehouse) as engine:
-        relation = engine.relation(physical, suite.table)
+    with warehouse.sql().reading() as sql:
+        relation = sql.relation(dataset, suite.table)
 
         def resolve(default_layer: str, name: str) -> str:
             layer, _, table = name.rpartition(".")
-            layer = layer or default_layer
-            return engine.relation(schemas.get(layer, layer), table)
+            return sql.relation(layer or default_layer, table)
 
-        if not engine.table_exists(physical, suite.table):
-            raise SuiteNotFoundError(f"{physical}.{suite.table} does not exist in {engine.location}")
+        if not sql.table_exists(dataset, suite.table):
+            raise SuiteNotFoundError(f"{dataset}.{suite.table} does not exist in {sql.location}")
         if suite.is_batched and batch_id is None and suite.batch_from == "latest_value":
-            batch_id = latest_batch_value(engine, relation, suite.batch_column)
+            batch_id = latest_batch_value(sql, relation, suite.batch_column)
         elif suite.is_batched and batch_id is None:
-            batch_id = latest_batch_id(engine, physical, suite.table)
+            batch_id = latest_batch_id(sql, dataset, suite.table)
             if batch_id is None:
-                raise SuiteNotFoundError(f"{physical}.{suite.table} has no load in {physical}.{LOAD_LEDGER}")
+                raise SuiteNotFoundError(f"{dataset}.{suite.table} has no load in {dataset}.{LOAD_LEDGER}")
         target = SqlTarget(
             suite=suite,
-            engine=engine,
+            sql=sql,
             relation=relation,
             batch_id=batch_id,
-            ledger=engine.relation(physical, LOAD_LEDGER) if suite.is_batched else None,
+            ledger=sql.relation(dataset, LOAD_LEDGER) if suite.is_batched else None,
             resolve=resolve,
         )
-        frame = engine.frame(f"select * from {relation} where {target.batch_where()}", target.params)
+        frame = sql.frame(f"select * from {relation} where {target.batch_where()}", target.params)
         sql_results = {id(s): run_sql_expectation(target, s) for s in sql_specs}
     if suite.is_batched and suite.batch_from == "ledger" and frame.empty:
         notes.append(f"batch {batch_id} inserted no rows; batch expectations ran on an empty frame")
@@ -123,7 +125,7 @@ def run_suite_spec(
     return SuiteOutcome(
         layer=suite.layer,
         table=suite.table,
-        relation=f"{physical}.{suite.table}",
+        relation=f"{dataset}.{suite.table}",
         batch_id=None if batch_id is None else str(batch_id),
         rows_validated=len(frame),
         duration_s=time.perf_counter() - started,
@@ -134,18 +136,15 @@ def run_suite_spec(
 
 
 def run_suite(
-    warehouse: Any,
+    warehouse: Warehouse,
     schema: str,
     table: str,
     *,
     batch_id: str | None = None,
     expectations_dir: Path = EXPECTATIONS_DIR,
-    schemas: Mapping[str, str] | None = None,
     data_docs_dir: Path | None = None,
     now: dt.datetime | None = None,
 ) -> SuiteOutcome:
     """Validate ``<schema>.<table>`` with the suite in ``expectations/<schema>/<table>.yml``."""
     suite = find_suite(schema, table, expectations_dir)
-    return run_suite_spec(
-        warehouse, suite, batch_id=batch_id, schemas=schemas, data_docs_dir=data_docs_dir, now=now
-    )
+    return run_suite_spec(warehouse, suite, batch_id=batch_id, data_docs_dir=data_docs_dir, now=now)

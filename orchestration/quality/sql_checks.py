@@ -5,10 +5,10 @@ pandas batch cannot see, and the warehouse answers them without moving rows to P
 Every query is bounded by the batch where it can be: uniqueness looks only at keys
 (or values) the batch touched; referential integrity only at the batch's rows.
 
-One text for both engines: the SQL here is the common ground of DuckDB and GoogleSQL
+One text for both warehouses: the SQL here is the common ground of DuckDB and GoogleSQL
 (joins with USING, window functions in subqueries rather than QUALIFY, CASE rather
-than FILTER, explicit GROUP BY and ORDER BY lists); an engine
-(orchestration/quality/engines.py) quotes names and binds the ``$name`` parameters.
+than FILTER, explicit GROUP BY and ORDER BY lists); the warehouse's SQL layer
+(orchestration/warehouse/sql.py) quotes names and binds the ``$name`` parameters.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestration.quality.engines import QueryEngine
 from orchestration.quality.outcome import ExpectationOutcome
 from orchestration.quality.spec import ExpectationSpec, SuiteSpec
+from orchestration.warehouse.sql import WarehouseSql
 
 SAMPLE_SIZE = 5
 
@@ -30,14 +30,14 @@ class SqlTarget:
     """The relation being checked and how to select the rows under validation."""
 
     suite: SuiteSpec
-    engine: QueryEngine
+    sql: WarehouseSql
     relation: str  # quoted, fully qualified
     batch_id: Any  # a ledger batch id (str), a mart's latest _built_at, or None: the whole table
     ledger: str | None  # quoted, fully qualified load ledger for batched tables
     resolve: Callable[[str, str], str]  # (default layer, "layer.table" or "table") -> quoted relation
 
     def q(self, identifier: str) -> str:
-        return self.engine.quote(identifier)
+        return self.sql.quote(identifier)
 
     def columns(self, names: Sequence[str], alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
@@ -54,14 +54,14 @@ class SqlTarget:
         return {"batch_id": self.batch_id} if self.batch_id is not None and self.suite.batch_column else {}
 
     def one(self, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
-        return self.engine.rows(sql, self.params if params is None else params)[0]
+        return self.sql.rows(sql, self.params if params is None else params)[0]
 
     def samples(self, sql: str, columns: Sequence[str], *, unexpected: int) -> list[dict[str, Any]]:
         """At most SAMPLE_SIZE rows of ``sql`` as dicts (``sql`` orders them); no query when
         nothing was unexpected (on BigQuery every query bills at least 10 MB)."""
         if not unexpected:
             return []
-        rows = self.engine.rows(f"{sql} limit {SAMPLE_SIZE}", self.params)
+        rows = self.sql.rows(f"{sql} limit {SAMPLE_SIZE}", self.params)
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
@@ -173,7 +173,7 @@ def check_table_row_count(target: SqlTarget, spec: ExpectationSpec) -> Expectati
 
 
 def _ledger_row(target: SqlTarget) -> tuple[Any, ...] | None:
-    rows = target.engine.rows(
+    rows = target.sql.rows(
         f"select rows_landed, rows_inserted, loaded_at from {target.ledger} "
         "where table_name = $table and batch_id = $batch_id order by loaded_at desc limit 1",
         {"table": target.suite.table, "batch_id": target.batch_id},
@@ -218,7 +218,7 @@ def check_batch_volume(target: SqlTarget, spec: ExpectationSpec) -> ExpectationO
     rows_landed, _, loaded_at = ledger
     history = [
         row[0]
-        for row in target.engine.rows(
+        for row in target.sql.rows(
             f"select rows_landed from {target.ledger} where table_name = $table and batch_id <> $batch_id "
             "and loaded_at <= $loaded_at order by loaded_at desc",
             {"table": target.suite.table, "batch_id": target.batch_id, "loaded_at": loaded_at},
@@ -254,7 +254,7 @@ CHECKS: dict[str, Callable[[SqlTarget, ExpectationSpec], ExpectationOutcome]] = 
 def run_sql_expectation(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOutcome:
     try:
         return CHECKS[spec.type](target, spec)
-    except (*target.engine.errors, KeyError) as exc:
+    except (*target.sql.errors, KeyError) as exc:
         return ExpectationOutcome(
             spec=spec, success=False, engine="sql", error=f"{spec.label} on {target.relation}: {exc}"
         )

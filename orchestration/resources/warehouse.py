@@ -31,13 +31,28 @@ class WarehouseResource(dg.ConfigurableResource):
         )
 
     def schema_name(self, base: str) -> str:
-        return f"{self.bigquery_dataset_prefix}{base}" if self.kind == "bigquery" else base
+        """The dataset name to hand the warehouse: the logical one, as it is.
+
+        The BigQuery dataset prefix is applied by the warehouse's SQL layer
+        (``BigQuerySql.dataset``), never by callers; kept for callers that still ask.
+        """
+        return base
 
     def get(self) -> Warehouse:
+        """The one place the backend is chosen."""
         if self.kind == "duckdb":
             from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
             return DuckDBWarehouse(self.duckdb_path)
         from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
 
-        return BigQueryWarehouse.from_resource(self)
+        if not self.gcp_project:
+            raise ValueError("WAREHOUSE=bigquery needs GCP_PROJECT (the project that holds the datasets)")
+        return BigQueryWarehouse(
+            self.gcp_project,
+            location=self.bigquery_location or "US",
+            dataset_prefix=self.bigquery_dataset_prefix or "",
+            api_endpoint=self.bigquery_api_endpoint,
+            # The emulator's Storage Write API listens on its own gRPC port.
+            storage_endpoint=self.bigquery_storage_endpoint,
+        )

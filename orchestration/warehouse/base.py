@@ -10,14 +10,19 @@ because rows already present with the same key and cursor value are skipped.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-LOAD_LEDGER = "_loads"
+from orchestration.warehouse.sql import WarehouseSql
+
+# The warehouse's own tables, next to the raw tables of each dataset.
+LOAD_LEDGER = "_loads"  # one row per published batch, with the table's high-water mark
 STATE_TABLE = "_state"  # small JSON values by key, e.g. resumable export state
+REJECTED_ROWS = "_rejected_rows"  # quarantined source rows (orchestration/extract/quarantine.py)
 METADATA_COLUMNS = ("_batch_id", "_loaded_at")
 
 
@@ -27,7 +32,7 @@ class SchemaDriftError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadRequest:
-    schema: str  # warehouse schema / dataset, e.g. raw_ops
+    dataset: str  # logical dataset (schema), e.g. raw_ops; BigQuery adds its prefix itself
     table: str
     landing_file: Path
     key_columns: tuple[str, ...]
@@ -35,7 +40,7 @@ class LoadRequest:
     batch_id: str
     arrow_schema: pa.Schema
     # Rows quarantined by extraction (quarantine.REJECT_SCHEMA), published in the same
-    # transaction into <schema>._rejected_rows. The high-water mark stops at the earliest
+    # transaction into <dataset>._rejected_rows. The high-water mark stops at the earliest
     # rejected cursor so a rejected row is read again until it is fixed at the source.
     rejected_file: Path | None = None
 
@@ -50,29 +55,51 @@ class LoadResult:
     rows_rejected: int = 0
 
 
+@runtime_checkable
 class Warehouse(Protocol):
-    kind: str
+    """A warehouse backend. Every dataset argument is logical (``raw_ops``); a backend
+    that prefixes datasets (BigQuery) does so itself, through its SQL layer."""
 
-    def high_water_mark(self, schema: str, table: str) -> dt.datetime | None: ...
+    kind: str  # "duckdb" | "bigquery": for messages; behaviour differs through methods, not this
+    stores_rejected_rows: bool  # whether publish() takes a LoadRequest.rejected_file
 
-    def check_schema(self, schema: str, table: str, arrow_schema: pa.Schema) -> list[str]:
+    def sql(self) -> WarehouseSql:
+        """The shared SQL layer on this warehouse (orchestration/warehouse/sql.py)."""
+        ...
+
+    def locked(self, *, shared: bool = False) -> AbstractContextManager[None]:
+        """Hold the warehouse against our other writers (DuckDB's file lock); a no-op where
+        the warehouse takes concurrent writers (BigQuery)."""
+        ...
+
+    def high_water_mark(self, dataset: str, table: str) -> dt.datetime | None: ...
+
+    def check_schema(self, dataset: str, table: str, arrow_schema: pa.Schema) -> list[str]:
         """Raise SchemaDriftError for incompatible drift; return the columns that would be added."""
         ...
 
     def publish(self, request: LoadRequest) -> LoadResult: ...
 
-    def read_state(self, schema: str, key: str) -> dict | None:
-        """The JSON value stored under ``key`` in ``<schema>._state``, or None."""
+    def rejected_keys(self, dataset: str, table: str) -> set[str]:
+        """Source keys of ``table`` already quarantined in ``<dataset>._rejected_rows``."""
         ...
 
-    def write_state(self, schema: str, key: str, value: dict) -> None:
+    def read_state(self, dataset: str, key: str) -> dict | None:
+        """The JSON value stored under ``key`` in ``<dataset>._state``, or None."""
+        ...
+
+    def write_state(self, dataset: str, key: str, value: dict) -> None:
         """Replace the JSON value under ``key`` (one atomic statement)."""
         ...
 
-    def row_count(self, schema: str, table: str) -> int: ...
+    def row_count(self, dataset: str, table: str) -> int: ...
 
-    def list_tables(self, schema: str) -> list[str]:
-        """Names of the tables and views in a schema (dataset), sorted; [] if it does not exist."""
+    def list_tables(self, dataset: str) -> list[str]:
+        """Names of the tables and views in a dataset, sorted; [] if it does not exist."""
+        ...
+
+    def close(self) -> None:
+        """Release clients or connections; the warehouse may be used again afterwards."""
         ...
 
 

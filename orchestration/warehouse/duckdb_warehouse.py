@@ -21,18 +21,15 @@ import pyarrow as pa
 
 from orchestration.warehouse.base import (
     LOAD_LEDGER,
+    REJECTED_ROWS,
     STATE_TABLE,
     LoadRequest,
     LoadResult,
     next_high_water_mark,
     plan_schema_change,
 )
-
-REJECTED_ROWS = "_rejected_rows"
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+from orchestration.warehouse.duckdb_sql import DuckDBSql
+from orchestration.warehouse.duckdb_sql import quote as _q
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -59,12 +56,18 @@ class WarehouseLockTimeout(TimeoutError):
 
 class DuckDBWarehouse:
     kind = "duckdb"
-    supports_rejected_rows = True
+    stores_rejected_rows = True
 
     def __init__(self, path: Path | str, *, lock_timeout_s: float = 600, memory_limit: str = "2GB") -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
         self.memory_limit = memory_limit
+
+    def sql(self) -> DuckDBSql:
+        return DuckDBSql(self.connect, str(self.path))
+
+    def close(self) -> None:
+        """Nothing to release: every connection is closed when its call ends."""
 
     @contextlib.contextmanager
     def locked(self, *, shared: bool = False) -> Iterator[None]:
@@ -119,72 +122,71 @@ class DuckDBWarehouse:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def _table_schema(self, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> pa.Schema | None:
+    def _table_schema(self, con: duckdb.DuckDBPyConnection, dataset: str, table: str) -> pa.Schema | None:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
+            [dataset, table],
         ).fetchone()[0]
         if not exists:
             return None
-        return con.execute(f"select * from {_q(schema)}.{_q(table)} limit 0").arrow().schema
+        return con.execute(f"select * from {_q(dataset)}.{_q(table)} limit 0").arrow().schema
 
-    def high_water_mark(self, schema: str, table: str) -> dt.datetime | None:
-        with self.connect(read_only=True) as con:
-            if self._table_schema(con, schema, LOAD_LEDGER) is None:
+    def high_water_mark(self, dataset: str, table: str) -> dt.datetime | None:
+        with self.sql().reading() as sql:
+            if not sql.table_exists(dataset, LOAD_LEDGER):
                 return None
-            return con.execute(
-                f"select max(high_water_mark) from {_q(schema)}.{_q(LOAD_LEDGER)} where table_name = ?",
-                [table],
-            ).fetchone()[0]
+            return sql.rows(
+                f"select max(high_water_mark) from {sql.relation(dataset, LOAD_LEDGER)} where table_name = $table",
+                {"table": table},
+            )[0][0]
 
-    def row_count(self, schema: str, table: str) -> int:
-        with self.connect(read_only=True) as con:
-            return con.execute(f"select count(*) from {_q(schema)}.{_q(table)}").fetchone()[0]
+    def row_count(self, dataset: str, table: str) -> int:
+        sql = self.sql()
+        return sql.rows(f"select count(*) from {sql.relation(dataset, table)}")[0][0]
 
-    def list_tables(self, schema: str) -> list[str]:
-        with self.connect(read_only=True) as con:
-            rows = con.execute(
-                "select table_name from information_schema.tables where table_schema = ? order by 1",
-                [schema],
-            ).fetchall()
+    def list_tables(self, dataset: str) -> list[str]:
+        rows = self.sql().rows(
+            "select table_name from information_schema.tables where table_schema = $dataset order by 1",
+            {"dataset": dataset},
+        )
         return [name for (name,) in rows]
 
-    def rejected_keys(self, schema: str, table: str) -> set[str]:
-        """Source keys of a table already in the quarantine (<schema>._rejected_rows)."""
-        with self.connect(read_only=True) as con:
-            if self._table_schema(con, schema, REJECTED_ROWS) is None:
+    def rejected_keys(self, dataset: str, table: str) -> set[str]:
+        """Source keys of a table already in the quarantine (<dataset>._rejected_rows)."""
+        with self.sql().reading() as sql:
+            if not sql.table_exists(dataset, REJECTED_ROWS):
                 return set()
-            rows = con.execute(
-                f"select distinct source_key from {_q(schema)}.{_q(REJECTED_ROWS)} where table_name = ?",
-                [table],
-            ).fetchall()
+            rows = sql.rows(
+                f"select distinct source_key from {sql.relation(dataset, REJECTED_ROWS)} where table_name = $table",
+                {"table": table},
+            )
         return {key for (key,) in rows}
 
-    def check_schema(self, schema: str, table: str, arrow_schema: pa.Schema) -> list[str]:
+    def check_schema(self, dataset: str, table: str, arrow_schema: pa.Schema) -> list[str]:
         with self.connect(read_only=True) as con:
-            existing = self._table_schema(con, schema, table)
-        to_add, _ = plan_schema_change(f"{schema}.{table}", existing, arrow_schema)
+            existing = self._table_schema(con, dataset, table)
+        to_add, _ = plan_schema_change(f"{dataset}.{table}", existing, arrow_schema)
         return [f.name for f in to_add]
 
     # -- the atomic publish ----------------------------------------------------------------
 
     def publish(self, request: LoadRequest) -> LoadResult:
-        schema, table = request.schema, request.table
-        target = f"{_q(schema)}.{_q(table)}"
+        dataset, table = request.dataset, request.table
+        target = f"{_q(dataset)}.{_q(table)}"
         landed = f"read_parquet('{request.landing_file.as_posix()}')"
         with self.connect() as con:
-            con.execute(f"create schema if not exists {_q(schema)}")
+            con.execute(f"create schema if not exists {_q(dataset)}")
             con.execute(
-                f"create table if not exists {_q(schema)}.{_q(LOAD_LEDGER)} ("
+                f"create table if not exists {_q(dataset)}.{_q(LOAD_LEDGER)} ("
                 "table_name varchar not null, batch_id varchar not null, cursor_column varchar, "
                 "high_water_mark timestamp, rows_landed bigint, rows_inserted bigint, loaded_at timestamp)"
             )
             previous = con.execute(
-                f"select max(high_water_mark) from {_q(schema)}.{_q(LOAD_LEDGER)} where table_name = ?",
+                f"select max(high_water_mark) from {_q(dataset)}.{_q(LOAD_LEDGER)} where table_name = ?",
                 [table],
             ).fetchone()[0]
-            existing = self._table_schema(con, schema, table)
-            to_add, to_widen = plan_schema_change(f"{schema}.{table}", existing, request.arrow_schema)
+            existing = self._table_schema(con, dataset, table)
+            to_add, to_widen = plan_schema_change(f"{dataset}.{table}", existing, request.arrow_schema)
 
             con.execute("begin transaction")
             try:
@@ -235,7 +237,7 @@ class DuckDBWarehouse:
                 rows_rejected, min_rejected = self._publish_rejected(con, request)
                 new_mark = next_high_water_mark(previous, batch_max, min_rejected)
                 con.execute(
-                    f"insert into {_q(schema)}.{_q(LOAD_LEDGER)} values (?, ?, ?, ?, ?, ?, now()::timestamp)",
+                    f"insert into {_q(dataset)}.{_q(LOAD_LEDGER)} values (?, ?, ?, ?, ?, ?, now()::timestamp)",
                     [table, request.batch_id, request.cursor_column, new_mark, rows_landed, inserted],
                 )
                 con.execute("commit")
@@ -262,7 +264,7 @@ class DuckDBWarehouse:
         """
         if request.rejected_file is None:
             return 0, None
-        rejected = f"{_q(request.schema)}.{_q(REJECTED_ROWS)}"
+        rejected = f"{_q(request.dataset)}.{_q(REJECTED_ROWS)}"
         con.execute(
             f"create table if not exists {rejected} (table_name varchar not null, source_key varchar not null, "
             "column_name varchar not null, reason varchar not null, raw_value varchar, cursor_value timestamp, "
@@ -283,25 +285,25 @@ class DuckDBWarehouse:
 
     # -- small JSON state (e.g. Marketo export jobs and bookmarks) -------------------------
 
-    def read_state(self, schema: str, key: str) -> dict | None:
-        """The JSON value stored under ``key`` in ``<schema>._state``, or None."""
-        with self.connect(read_only=True) as con:
-            if self._table_schema(con, schema, STATE_TABLE) is None:
+    def read_state(self, dataset: str, key: str) -> dict | None:
+        """The JSON value stored under ``key`` in ``<dataset>._state``, or None."""
+        with self.sql().reading() as sql:
+            if not sql.table_exists(dataset, STATE_TABLE):
                 return None
-            row = con.execute(
-                f"select value from {_q(schema)}.{_q(STATE_TABLE)} where key = ?", [key]
-            ).fetchone()
-        return json.loads(row[0]) if row else None
+            rows = sql.rows(
+                f"select value from {sql.relation(dataset, STATE_TABLE)} where key = $key", {"key": key}
+            )
+        return json.loads(rows[0][0]) if rows else None
 
-    def write_state(self, schema: str, key: str, value: dict) -> None:
+    def write_state(self, dataset: str, key: str, value: dict) -> None:
         """Replace the value under ``key`` in one transaction."""
         with self.connect() as con:
-            con.execute(f"create schema if not exists {_q(schema)}")
+            con.execute(f"create schema if not exists {_q(dataset)}")
             con.execute(
-                f"create table if not exists {_q(schema)}.{_q(STATE_TABLE)} ("
+                f"create table if not exists {_q(dataset)}.{_q(STATE_TABLE)} ("
                 "key varchar primary key, value json not null, updated_at timestamp not null)"
             )
             con.execute(
-                f"insert or replace into {_q(schema)}.{_q(STATE_TABLE)} values (?, ?, now()::timestamp)",
+                f"insert or replace into {_q(dataset)}.{_q(STATE_TABLE)} values (?, ?, now()::timestamp)",
                 [key, json.dumps(value, sort_keys=True)],
             )

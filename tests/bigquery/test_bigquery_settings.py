@@ -31,7 +31,6 @@ def test_emulator_settings_reach_the_loader_and_dbt():
     assert dbt_target(settings) == "bigquery-emulator"
     assert dbt_env(settings)["BIGQUERY_EMULATOR_HOST"] == "http://127.0.0.1:9050"
     resource = WarehouseResource.from_settings(settings)
-    assert resource.schema_name("raw_ops") == "dev_raw_ops"
     warehouse = resource.get()
     assert isinstance(warehouse, BigQueryWarehouse)
     assert (warehouse.api_endpoint, warehouse.storage_endpoint) == ("http://127.0.0.1:9050", "127.0.0.1:9060")

@@ -49,7 +49,7 @@ def land(tmp_path: Path, table: pa.Table, batch_id: str, *, name: str = "custome
         table.to_batches(max_chunksize=7), table.schema, tmp_path / f"{batch_id}.parquet", "updated_at"
     )
     return LoadRequest(
-        schema="raw_ops",
+        dataset="raw_ops",
         table=name,
         landing_file=landed.path,
         key_columns=("id",),
@@ -188,5 +188,7 @@ def test_an_empty_batch_publishes_nothing_and_keeps_the_mark(warehouse, tmp_path
 
 
 def test_dataset_prefix_is_applied_once(warehouse):
+    # Names are logical: a name that happens to start with the prefix is prefixed all the same.
     assert warehouse.dataset_id("raw_ops") == f"{warehouse.dataset_prefix}raw_ops"
-    assert warehouse.dataset_id(f"{warehouse.dataset_prefix}raw_ops") == f"{warehouse.dataset_prefix}raw_ops"
+    prefixed = f"{warehouse.dataset_prefix}raw_ops"
+    assert warehouse.dataset_id(prefixed) == f"{warehouse.dataset_prefix}{prefixed}"

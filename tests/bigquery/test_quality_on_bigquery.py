@@ -88,11 +88,11 @@ def _plant(both: BothWarehouses, table: str, batch_id: str, copies: list[tuple[i
     for row_id, replacement in copies:
         if replacement is None:
             again = f"select * from {{}} where _batch_id = '{batch_id}' and id = {row_id}"
-            bq._query(f"insert into {bq_rel} " + again.format(bq_rel))
+            bq.sql().rows(f"insert into {bq_rel} " + again.format(bq_rel))
             with both.duckdb.connect() as con:
                 con.execute(f"insert into raw_ops.{table} " + again.format(f"raw_ops.{table}"))
             continue
-        bq._query(
+        bq.sql().rows(
             f"insert into {bq_rel} select * replace ({replacement}, "
             f"timestamp_add({cursor}, interval 1 second) as {cursor}, "
             f"'{batch_id}' as _batch_id, current_timestamp() as _loaded_at) "
@@ -108,7 +108,7 @@ def _plant(both: BothWarehouses, table: str, batch_id: str, copies: list[tuple[i
                 f"order by {cursor} desc, _loaded_at desc limit 1)"
             )
     n = len(copies)
-    bq._query(
+    bq.sql().rows(
         f"insert into {bq_ledger} (table_name, batch_id, cursor_column, high_water_mark, rows_landed, "
         f"rows_inserted, loaded_at) select '{table}', '{batch_id}', '{cursor}', max({cursor}), {n}, {n}, "
         f"timestamp_add(current_timestamp(), interval 1 second) from {bq_rel}"
@@ -170,13 +170,11 @@ def test_planted_defects_fail_the_same_expectations_on_bigquery(both: BothWareho
 def test_the_batch_reaches_great_expectations_with_the_same_dtypes(
     both: BothWarehouses, tmp_path: Path
 ) -> None:
-    from orchestration.quality.engines import open_engine
-
     frames = {}
     for name, warehouse in (("duckdb", both.duckdb), ("bigquery", both.bigquery)):
-        with open_engine(warehouse) as engine:
-            frames[name] = engine.frame(
-                f"select * from {engine.relation('raw_ops', 'order_items')} where _batch_id = $b order by id",
+        with warehouse.sql().reading() as sql:
+            frames[name] = sql.frame(
+                f"select * from {sql.relation('raw_ops', 'order_items')} where _batch_id = $b order by id",
                 {"b": "initial"},
             )
     duck, bq = frames["duckdb"], frames["bigquery"]

@@ -48,7 +48,7 @@ def _publish(wh: DuckDBWarehouse, tmp_path: Path, batch_id: str, *batches: pa.Re
     landed = land_batches(batches, SCHEMA, tmp_path / f"{batch_id}.parquet", "updated_at")
     return wh.publish(
         LoadRequest(
-            schema="raw_ops",
+            dataset="raw_ops",
             table="items",
             landing_file=landed.path,
             key_columns=("id",),

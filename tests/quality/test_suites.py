@@ -11,7 +11,6 @@ from orchestration.demo import schema
 from orchestration.demo.cnpj import make_cnpj
 from orchestration.demo.generator import advance
 from orchestration.quality import SuiteOutcome, load_suites, run_suite
-from orchestration.quality.engines import DuckDBQueries
 from orchestration.quality.runner import latest_batch_id
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.quality.conftest import PlantBatch, extract_all
@@ -260,7 +259,7 @@ def test_batch_that_disagrees_with_the_ledger_fails(
 def test_latest_batch_comes_from_the_ledger(warehouse: DuckDBWarehouse, plant_batch: PlantBatch) -> None:
     (order_id,) = first_ids(warehouse, "orders", 1)
     batch = plant_batch("orders", {order_id: {}})
-    with warehouse.connect(read_only=True) as con:
-        assert latest_batch_id(DuckDBQueries(con, "test"), "raw_ops", "orders") == batch
+    with warehouse.sql().reading() as sql:
+        assert latest_batch_id(sql, "raw_ops", "orders") == batch
     assert run_suite(warehouse, "raw_ops", "orders").rows_validated == 1
     assert run_suite(warehouse, "raw_ops", "orders", batch_id="initial").rows_validated > 1

@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.lifecycle import deletes
-from orchestration.lifecycle.sql import DuckDBSql
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.pipeline.conftest import _dbt_manifest, make_harness  # noqa: F401 - the fixture prepares dbt
 
@@ -125,7 +124,7 @@ def test_soft_and_hard_deletes_reach_the_marts(sqlite_url, tmp_path, monkeypatch
         assert marts == source
 
     # Reconciling again records nothing twice.
-    sql = DuckDBSql(DuckDBWarehouse(harness.duckdb_path))
+    sql = DuckDBWarehouse(harness.duckdb_path).sql()
     again = deletes.reconcile_table(
         engine, sql, table="orders", raw_schema="raw_ops", batch_id="again", detected_at=dt.datetime.now()
     )

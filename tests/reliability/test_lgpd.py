@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from orchestration.assets import lifecycle as lifecycle_assets
 from orchestration.lifecycle import retention
-from orchestration.lifecycle.sql import DuckDBSql
 from orchestration.resources.dbt import dbt_project, dbt_target
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import load_settings
@@ -281,7 +280,7 @@ def _retention_warehouse(path) -> DuckDBWarehouse:
 
 def test_retention_deletes_only_what_is_out_of_window(tmp_path):
     warehouse = _retention_warehouse(tmp_path / "w.duckdb")
-    outcomes = {(o.rule.kind, o.rule.name): o for o in retention.enforce(DuckDBSql(warehouse), AS_OF)}
+    outcomes = {(o.rule.kind, o.rule.name): o for o in retention.enforce(warehouse.sql(), AS_OF)}
 
     assert outcomes[("age", "raw_ops.customer_interactions")].rows_deleted == 2
     assert outcomes[("age", "marts.fact_customer_interactions")].rows_deleted == 2
@@ -297,10 +296,10 @@ def test_retention_deletes_only_what_is_out_of_window(tmp_path):
             (11, "delivered"),
         ]
     # Enforcing again at the same instant deletes nothing more (idempotent).
-    again = retention.enforce(DuckDBSql(warehouse), AS_OF)
+    again = retention.enforce(warehouse.sql(), AS_OF)
     assert sum(o.rows_deleted for o in again) == 0
     # A year later v2 of order 10 has been superseded for long enough too.
-    later = retention.enforce(DuckDBSql(warehouse), AS_OF + dt.timedelta(days=365))
+    later = retention.enforce(warehouse.sql(), AS_OF + dt.timedelta(days=365))
     assert {o.rule.name: o.rows_deleted for o in later if o.rule.kind == "superseded"}["raw_ops.orders"] == 1
 
 

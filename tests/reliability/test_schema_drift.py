@@ -20,7 +20,6 @@ import sqlalchemy as sa
 
 from orchestration.demo.generator import Scale, generate
 from orchestration.lifecycle.deletes import ensure_deleted_keys_table
-from orchestration.lifecycle.sql import for_warehouse
 from orchestration.resources.dbt import dbt_executable
 from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse.base import SchemaDriftError
@@ -168,7 +167,7 @@ def test_schema_drift_on_the_source(server, request, tmp_path):
 
     # Staging exposes the new column with no model edited (macro ops_new_columns). Staging
     # also reads the hard-delete ledger, which the reconciliation asset keeps in every run.
-    ensure_deleted_keys_table(for_warehouse(DuckDBWarehouse(duckdb_path)), "raw_ops")
+    ensure_deleted_keys_table(DuckDBWarehouse(duckdb_path).sql(), "raw_ops")
     _dbt_run_staging(duckdb_path, tmp_path / "dbt-target", "stg_ops__customers")
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         staged = con.execute(

@@ -1,0 +1,182 @@
+"""Steps 2 and 3 of a BigQuery publish: one transaction, then the staging table goes.
+
+2. One multi-statement transaction appends the load-ledger row and then inserts into the
+   raw table the staged rows not already present (same key and cursor value). Both
+   statements read the same staging table, so the ledger's high-water mark and row
+   counts describe exactly the rows published; a failure anywhere rolls both back.
+3. The staging table is dropped (it also carries an expiration, so a crashed run's
+   staging table disappears by itself).
+
+BigQuery forbids DDL on permanent tables inside a transaction, so creating the raw
+table and adding columns happen before step 2. Both are harmless on their own: a new
+nullable column holds NULL for old rows, and a retried run finds it already there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from orchestration.warehouse.base import LOAD_LEDGER, LoadRequest
+from orchestration.warehouse.bigquery_emulator_gaps import emulator_ddl_type, emulator_sync_catalog
+from orchestration.warehouse.bigquery_staging import BatchStats
+from orchestration.warehouse.bigquery_types import (
+    bigquery_type,
+    cursor_literal,
+    naive_utc,
+    quote,
+    string_literal,
+)
+
+if TYPE_CHECKING:
+    from orchestration.warehouse.bigquery_clients import BigQueryClients
+    from orchestration.warehouse.bigquery_sql import BigQuerySql
+
+MAX_CLUSTERING_FIELDS = 4
+
+LEDGER_SCHEMA = (
+    ("table_name", "STRING", "REQUIRED"),
+    ("batch_id", "STRING", "REQUIRED"),
+    ("cursor_column", "STRING", "NULLABLE"),
+    ("high_water_mark", "TIMESTAMP", "NULLABLE"),
+    ("rows_landed", "INT64", "NULLABLE"),
+    ("rows_inserted", "INT64", "NULLABLE"),
+    ("loaded_at", "TIMESTAMP", "NULLABLE"),
+)
+
+
+def ledger_high_water_mark(sql: BigQuerySql, dataset: str, table: str) -> dt.datetime | None:
+    if not sql.table_exists(dataset, LOAD_LEDGER):
+        return None
+    rows = sql.rows(
+        f"select max(high_water_mark) from {sql.relation(dataset, LOAD_LEDGER)} where table_name = $table_name",
+        {"table_name": table},
+    )
+    return naive_utc(rows[0][0])
+
+
+# -- DDL (outside the transaction: BigQuery allows no DDL on permanent tables in one) -----
+
+
+def ensure_dataset(clients: BigQueryClients, sql: BigQuerySql, dataset: str) -> None:
+    from google.cloud import bigquery
+
+    created = bigquery.Dataset(f"{clients.project}.{sql.dataset(dataset)}")
+    created.location = clients.location
+    clients.client.create_dataset(created, exists_ok=True)
+
+
+def ensure_ledger(clients: BigQueryClients, sql: BigQuerySql, dataset: str) -> str:
+    from google.cloud import bigquery
+
+    ledger = sql.table_ref(dataset, LOAD_LEDGER)
+    table = bigquery.Table(ledger, schema=[bigquery.SchemaField(n, t, mode=m) for n, t, m in LEDGER_SCHEMA])
+    table.description = "Load ledger: one row per published batch, with the table's high-water mark."
+    clients.client.create_table(table, exists_ok=True)
+    return ledger
+
+
+def create_raw_table(clients: BigQueryClients, table_ref: str, request: LoadRequest) -> None:
+    from google.cloud import bigquery
+
+    fields = [bigquery.SchemaField(f.name, bigquery_type(f.type)) for f in request.arrow_schema]
+    fields += [
+        bigquery.SchemaField("_batch_id", "STRING", mode="REQUIRED"),
+        bigquery.SchemaField("_loaded_at", "TIMESTAMP", mode="REQUIRED"),
+    ]
+    table = bigquery.Table(table_ref, schema=fields)
+    cursor_type = request.arrow_schema.field(request.cursor_column).type
+    # Partitioning by the cursor lets the duplicate check read only the partitions the
+    # batch touches; clustering by the key makes the per-row lookup cheap.
+    if pa.types.is_timestamp(cursor_type) or pa.types.is_date(cursor_type):
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=bigquery.TimePartitioningType.MONTH, field=request.cursor_column
+        )
+    table.clustering_fields = list(request.key_columns[:MAX_CLUSTERING_FIELDS]) or None
+    table.description = f"Raw, append-only copy of source table {request.table}."
+    clients.client.create_table(table, exists_ok=True)
+
+
+def evolve_raw_table(
+    clients: BigQueryClients,
+    sql: BigQuerySql,
+    table_ref: str,
+    to_add: list[pa.Field],
+    to_widen: list[pa.Field],
+) -> None:
+    if not to_add and not to_widen:
+        return
+
+    def ddl_type(field: pa.Field) -> str:
+        bq_type = bigquery_type(field.type)
+        return emulator_ddl_type(bq_type) if clients.is_emulator else bq_type
+
+    statements = [
+        f"alter table {quote(table_ref)} add column if not exists {quote(f.name)} {ddl_type(f)}"
+        for f in to_add
+    ]
+    statements += [
+        f"alter table {quote(table_ref)} alter column {quote(f.name)} set data type {ddl_type(f)}"
+        for f in to_widen
+    ]
+    for statement in statements:
+        sql.ddl(statement)
+    if clients.is_emulator:
+        emulator_sync_catalog(clients.client, table_ref, to_add, to_widen)
+
+
+# -- the atomic publish ------------------------------------------------------------------------
+
+
+def publish_script(
+    request: LoadRequest, *, raw_ref: str, ledger_ref: str, staging_ref: str, stats: BatchStats
+) -> str:
+    """The one transaction that publishes a staged batch (ledger row first, then rows).
+
+    Values are inlined as literals because the emulator drops query parameters inside
+    multi-statement scripts; every literal goes through an escaping helper.
+    """
+    names = request.arrow_schema.names
+    cursor = quote(request.cursor_column)
+    key_match = " and ".join(f"r.{quote(c)} = s.{quote(c)}" for c in request.key_columns)
+    # A NULL cursor must still match itself, or a re-run would insert such rows again.
+    key_match = f"{key_match} and r.{cursor} is not distinct from s.{cursor}"
+    if stats.cursor_min is not None and not stats.cursor_has_nulls:
+        # A literal bound lets BigQuery prune the raw table's older partitions.
+        key_match = f"r.{cursor} >= {cursor_literal(stats.cursor_min)} and {key_match}"
+    is_new = f"not exists (select 1 from {quote(raw_ref)} as r where {key_match})"
+    table_name = string_literal(request.table)
+    batch_id = string_literal(request.batch_id)
+    return f"""
+begin transaction;
+
+insert into {quote(ledger_ref)}
+  (table_name, batch_id, cursor_column, high_water_mark, rows_landed, rows_inserted, loaded_at)
+select
+  {table_name},
+  {batch_id},
+  {string_literal(request.cursor_column)},
+  (select max(mark) from (
+     select high_water_mark as mark from {quote(ledger_ref)} where table_name = {table_name}
+     union all
+     select cast(max(s.{cursor}) as timestamp) from {quote(staging_ref)} as s
+  )),
+  (select count(*) from {quote(staging_ref)}),
+  (select count(*) from {quote(staging_ref)} as s where {is_new}),
+  current_timestamp();
+
+insert into {quote(raw_ref)} ({", ".join(quote(n) for n in names)}, _batch_id, _loaded_at)
+select {", ".join("s." + quote(n) for n in names)}, {batch_id}, current_timestamp()
+from {quote(staging_ref)} as s
+where {is_new};
+
+commit transaction;
+
+select rows_landed, rows_inserted, high_water_mark
+from {quote(ledger_ref)}
+where table_name = {table_name} and batch_id = {batch_id}
+order by loaded_at desc
+limit 1;
+"""
