@@ -37,7 +37,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         quality.definitions(settings, guarded=domains),  # checks for the assets defined above
         dg.Definitions(
             resources={
-                "ops_db": OperationalDatabaseResource(url=_ops_url()),
+                "ops_db": OperationalDatabaseResource(
+                    url=_ops_url(), sources_file=str(settings.sources_file)
+                ),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),
                 "marketo": MarketoResource.from_env(),

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from orchestration.brazil import make_cnpjs
 from orchestration.demo import names, schema
-from orchestration.demo.cnpj import make_cnpjs
 
 DAY = 86_400
 HOUR = 3_600
