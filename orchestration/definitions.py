@@ -37,9 +37,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         quality.definitions(settings, guarded=domains),  # checks for the assets defined above
         dg.Definitions(
             resources={
-                "ops_db": OperationalDatabaseResource(
-                    url=_ops_url(), sources_file=str(settings.sources_file)
-                ),
+                "ops_db": OperationalDatabaseResource(url=_ops_url()),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),
                 "marketo": MarketoResource.from_env(),

@@ -6,8 +6,9 @@ and other deployments). Two checks, at two moments:
 * :func:`load_sources` (cached, no database I/O, safe while Dagster loads definitions):
   the file's own shape. Unknown keys, an unknown mode, a table listed twice fail with a
   :class:`SourcesError` naming the file and the table.
-* :func:`check_against_source` (when a run sets up the operational database): every listed
-  table exists at the source and so do its key, cursor and excluded columns.
+* :func:`check_table_against_source` (when a table's extraction runs, before it reads a
+  row): the table exists at the source and so do its key, cursor and excluded columns.
+  Per table, so a table missing at the source fails its own extraction, not the others'.
 """
 
 from __future__ import annotations
@@ -199,13 +200,11 @@ def _no_unknown_keys(where: str, entry: dict, known: frozenset[str]) -> None:
         raise SourcesError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
 
 
-def check_table_against_source(
-    sources: Sources, table: SourceTable, inspector: sa.Inspector, *, has_table: bool | None = None
-) -> None:
+def check_table_against_source(sources: Sources, table: SourceTable, inspector: sa.Inspector) -> None:
     """The table exists at the source, with every column the declaration names."""
     where = f"{sources.path}: table {table.name!r}"
-    if not (inspector.has_table(table.name) if has_table is None else has_table):
-        raise SourcesError(f"{where} is declared but does not exist in the operational database")
+    if not inspector.has_table(table.name):
+        raise SourcesError(f"{where} does not exist in the operational database")
     present = {c["name"] for c in inspector.get_columns(table.name)}
     named = [
         ("primary key", table.primary_key),
@@ -217,11 +216,3 @@ def check_table_against_source(
             raise SourcesError(
                 f"{where}: {role} column {column!r} does not exist in the operational database"
             )
-
-
-def check_against_source(sources: Sources, engine: sa.Engine) -> None:
-    """Every declared table and named column exists in the live source (one inspection)."""
-    inspector = sa.inspect(engine)
-    existing = set(inspector.get_table_names())
-    for table in sources:
-        check_table_against_source(sources, table, inspector, has_table=table.name in existing)

@@ -117,7 +117,7 @@ def test_a_table_declared_in_configuration_reaches_staging(postgres_url: str, tm
         assets,
         selection=[operational_db.raw_asset_key("returns")],
         resources={
-            "ops_db": OperationalDatabaseResource(url=postgres_url, sources_file=str(settings.sources_file)),
+            "ops_db": OperationalDatabaseResource(url=postgres_url),
             "warehouse": WarehouseResource.from_settings(settings),
         },
     )

@@ -10,11 +10,13 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
+from orchestration.assets.operational_db import build_extraction_assets
 from orchestration.demo import schema as demo_schema
 from orchestration.extract.pipeline import extract_source
 from orchestration.resources.ops_database import OperationalDatabaseResource
+from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import DEFAULT_SOURCES_FILE, load_settings
-from orchestration.sources import SourcesError, check_against_source, load_sources
+from orchestration.sources import SourcesError, check_table_against_source, load_sources
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 NOTES = """\
@@ -116,7 +118,8 @@ def test_a_declared_column_missing_at_the_source_fails_naming_file_table_and_col
     path = write(tmp_path, NOTES)
     engine = notes_database(tmp_path, drop=dropped)
     with pytest.raises(SourcesError) as raised:
-        check_against_source(load_sources(path), engine)
+        sources = load_sources(path)
+        check_table_against_source(sources, sources.table("notes"), sa.inspect(engine))
     assert str(raised.value) == (
         f"{path}: table 'notes': {role} column '{dropped}' does not exist in the operational database"
     )
@@ -128,17 +131,25 @@ def test_a_declared_column_missing_at_the_source_fails_naming_file_table_and_col
         )  # fmt: skip
 
 
-def test_a_declared_table_missing_at_the_source_fails_when_a_run_sets_up(tmp_path):
+def test_a_declared_table_missing_at_the_source_fails_its_own_extraction(tmp_path, monkeypatch):
     path = write(
         tmp_path, NOTES + "  returns:\n    description: x\n    primary_key: id\n    cursor: updated_at\n"
     )
     notes_database(tmp_path)
-    resource = OperationalDatabaseResource(url=f"sqlite:///{tmp_path / 'ops.db'}", sources_file=str(path))
-    with pytest.raises(dg.DagsterResourceFunctionError) as raised, dg.build_resources({"ops_db": resource}):
-        pass
-    assert isinstance(raised.value.user_exception, SourcesError)
-    assert str(raised.value.user_exception) == (
-        f"{path}: table 'returns' is declared but does not exist in the operational database"
+    result = dg.materialize(
+        build_extraction_assets(load_sources(path)),
+        resources={
+            "ops_db": OperationalDatabaseResource(url=f"sqlite:///{tmp_path / 'ops.db'}", max_retries=0),
+            "warehouse": WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "w.duckdb")),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert result.asset_materializations_for_node("raw_ops__notes")  # the declared table that exists loads
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "raw_ops__returns"
+    assert f"{path}: table 'returns' does not exist in the operational database" in str(
+        failure.event_specific_data.error
     )
 
 

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from orchestration.settings import SettingsError
-from orchestration.sources import check_against_source, load_sources
 
 
 class OperationalDatabaseResource(dg.ConfigurableResource):
@@ -18,15 +17,12 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
     ``url`` comes from ``OPS_DATABASE_URL`` through ``dg.EnvVar`` so a password in it
     never appears in run config or the UI. The default is the demo SQLite file; the demo
     command and ``make dev`` generate it (``orchestration.demo.database``), never this
-    resource. When a run starts, the declared sources (``sources_file``, None = the one
-    settings name) are checked against the live database: a table or a key, cursor or
-    excluded column that is missing fails the run with the file, table and column named.
+    resource.
     """
 
     url: str
     lookback_seconds: int = 300
     chunk_rows: int = 100_000
-    sources_file: str | None = None
     # Transient faults (disconnects, timeouts) are retried this many times, waiting
     # retry_base_delay_s * 2**attempt between attempts; permanent errors never are.
     max_retries: int = 3
@@ -45,7 +41,6 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._engine = connect_checked(self.url)
-        check_against_source(load_sources(self.sources_file), self._engine)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
