@@ -173,3 +173,20 @@ def test_excluded_columns_are_never_extracted(tmp_path):
     assert "secret" not in columns
     assert [c for c in columns if not c.startswith("_")] == ["id", "body", "updated_at"]
     assert rows == [(1, "hello", dt.datetime(2026, 6, 1, 10)), (2, "world", dt.datetime(2026, 6, 2, 11))]
+
+
+def test_every_declared_table_has_a_dbt_source_and_a_staging_model():
+    import yaml
+
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    staging = DBT_PROJECT_DIR / "models" / "staging" / "ops"
+    (ops,) = [
+        s
+        for s in yaml.safe_load((staging / "_ops__sources.yml").read_text())["sources"]
+        if s["name"] == "ops"
+    ]
+    asset_keys = {t["name"]: t["config"]["meta"]["dagster"]["asset_key"] for t in ops["tables"]}
+    for name in load_sources(DEFAULT_SOURCES_FILE).names:
+        assert asset_keys[name] == ["raw_ops", name]
+        assert (staging / f"stg_ops__{name}.sql").exists(), name
