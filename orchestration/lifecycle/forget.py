@@ -1,12 +1,12 @@
 """Forget one data subject (LGPD art. 18: anonymisation or deletion on request).
 
-Where personal data lives is declared once per table: for the raw copies of the source
-tables in the sources file (orchestration/sources.yml, ``personal_data``), for the tables
-dbt derives from them in ``DERIVED_PERSONAL_DATA`` below: which rows belong to the subject
-and what each personal column becomes. Customers are
-pharmacies, so the rows themselves stay (orders and revenue remain true) while every
-value that identifies the person or the pharmacy is replaced; Marketo leads and their
-activities, which only describe the person, are deleted.
+Where personal data lives is declared once per table: which rows belong to the subject
+and what each personal column becomes. For the raw copies of the source tables that is
+``personal_data`` in the sources file (orchestration/sources.yml); for the snapshots and
+marts dbt derives from them, ``DERIVED_PERSONAL_DATA`` below. Customers are pharmacies,
+so the rows themselves stay (orders and revenue remain true) while every value that
+identifies the person or the pharmacy is replaced; Marketo leads and their activities,
+which only describe the person, are deleted.
 
 Every change, and the audit entry, is one warehouse transaction: a crash leaves the
 request undone and it can simply be run again. The audit keeps a SHA-256 of the subject,
