@@ -42,6 +42,7 @@ dev: prepare
 test: prepare
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 	$(RUN) pytest -n 2 --dist loadfile
 
 ## Everything but the slow end-to-end tests.
@@ -49,7 +50,7 @@ test-fast: prepare
 	$(RUN) pytest -n 2 --dist loadfile -m "not slow"
 
 lint:
-	$(RUN) ruff check . && $(RUN) ruff format --check .
+	$(RUN) ruff check . && $(RUN) ruff format --check . && $(RUN) lint-imports
 
 format:
 	$(RUN) ruff check --fix . && $(RUN) ruff format .

@@ -18,18 +18,18 @@ import os
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks import sources
 from benchmarks.environment import describe
 from benchmarks.measure import PROJECT_ROOT, Measurement, run_worker
 from benchmarks.report import write_report
+from benchmarks.results import DemoResult, ExtractionResult, PathSummary, PipelineResult, Results
 
 PG_PATHS = ("copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql")
 
@@ -48,88 +48,6 @@ class Options:
     json_output: Path | None
     command: str
     render: Path | None = None
-
-
-@dataclass
-class PathSummary:
-    path: str
-    runs: list[Measurement]
-    expected_rows: int | None
-    expected_sum_total: str | None
-    expected_sum_id: int | None
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(m.seconds for m in self.runs)
-
-    @property
-    def cpu_s(self) -> float:
-        return statistics.median(m.cpu_s for m in self.runs)
-
-    @property
-    def peak_rss_mb(self) -> float:
-        return max(m.peak_rss_mb for m in self.runs)
-
-    @property
-    def rows(self) -> int | None:
-        return self.runs[-1].rows
-
-    @property
-    def correct(self) -> bool | None:
-        """Row count and checksums equal the source in every repeat (None: nothing to compare)."""
-        if all(m.rows is None for m in self.runs):
-            return None
-        return all(
-            (m.rows, m.sum_total, m.sum_id)
-            == (self.expected_rows, self.expected_sum_total, self.expected_sum_id)
-            for m in self.runs
-        )
-
-
-@dataclass
-class ExtractionResult:
-    dialect: str
-    order_items: int
-    orders: int
-    generate_s: float
-    paths: dict[str, PathSummary] = field(default_factory=dict)
-    profile: str | None = None  # pyinstrument text of one profiled run of ours
-
-
-@dataclass
-class PipelineResult:
-    history: int
-    order_items: int
-    generate_s: float
-    full_s: float
-    incremental_s: float
-    advanced_rows: int
-    checks: int
-    checks_failed: int
-    raw_order_items: int
-    expected_raw_order_items: int
-    idle_hourly_s: float | None = None  # the hourly job again with nothing new (dbt skipped)
-    incremental_steps: dict[str, float] = field(default_factory=dict)  # step key -> s, slowest first
-    idle_steps: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class DemoResult:
-    seconds: float
-    success: bool
-    parts: dict[str, float] = field(default_factory=dict)  # what the demo reports per part, s
-
-
-@dataclass
-class Results:
-    started_at: str
-    command: str
-    environment: dict[str, str]
-    extraction: list[ExtractionResult] = field(default_factory=list)
-    pipeline: list[PipelineResult] = field(default_factory=list)
-    demo: DemoResult | None = None
-    smoke: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def _log(message: str) -> None:

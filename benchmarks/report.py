@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from benchmarks.results import ExtractionResult, Results
 
 # "An hourly run with nothing new should take seconds": what counts as seconds.
 IDLE_HOURLY_TARGET_S = 20
-
-if TYPE_CHECKING:
-    from benchmarks.cli import ExtractionResult, Results
 
 LABELS = {
     "copy_psql": "raw `COPY ... TO STDOUT (FORMAT csv)` via psql → /dev/null (floor)",

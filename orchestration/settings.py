@@ -16,6 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PLATFORM_DATA_DIR", PROJECT_ROOT / "data"))
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+DEFAULT_SOURCES_FILE = PROJECT_ROOT / "orchestration" / "sources.yml"
 
 WAREHOUSES = ("duckdb", "bigquery")
 
@@ -36,10 +37,18 @@ class Settings:
     # gRPC host:port. Both unset on real BigQuery.
     bigquery_emulator_host: str | None = None
     bigquery_storage_emulator_host: str | None = None
+    # The declared operational tables (orchestration/sources.py); SOURCES_FILE overrides.
+    sources_file: Path = DEFAULT_SOURCES_FILE
 
     @property
     def uses_bigquery_emulator(self) -> bool:
         return self.warehouse == "bigquery" and self.bigquery_emulator_host is not None
+
+
+def sources_file(env: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    """The sources file: ``SOURCES_FILE`` when set, else ``orchestration/sources.yml``."""
+    env = os.environ if env is None else env
+    return Path(env.get("SOURCES_FILE", "").strip() or DEFAULT_SOURCES_FILE)
 
 
 def default_ops_database_url() -> str:
@@ -72,6 +81,7 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         bigquery_dataset_prefix=env.get("BIGQUERY_DATASET_PREFIX", "").strip(),
         bigquery_emulator_host=emulator_host,
         bigquery_storage_emulator_host=storage_emulator_host,
+        sources_file=sources_file(env),
     )
 
 

@@ -3,7 +3,7 @@
 * ``raw_ops/_deleted_keys`` (group ``operational_db``): key reconciliation after every
   extraction; dbt staging reads it to flag hard-deleted rows.
 * ``retention_enforcement`` (group ``governance``), daily: deletes what is out of the
-  retention windows declared in ``orchestration.lifecycle.retention``.
+  retention windows (sources file and ``orchestration.lifecycle.retention``).
 * ``forget_data_subject`` job: anonymises one data subject everywhere (LGPD).
 """
 
@@ -13,12 +13,12 @@ import dagster as dg
 
 from orchestration.assets.operational_db import GROUP as OPS_GROUP
 from orchestration.assets.operational_db import RAW_SCHEMA, WAREHOUSE_POOL, raw_asset_key
-from orchestration.demo import schema as ops_schema
 from orchestration.lifecycle import deletes, forget, retention
 from orchestration.resources.ops_database import OperationalDatabaseResource
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings
 from orchestration.warehouse.sql import WarehouseSql
+from orchestration.sources import Sources, load_sources
 
 GOVERNANCE_GROUP = "governance"
 
@@ -36,48 +36,54 @@ class KeyReconciliationConfig(dg.Config):
     max_deleted_fraction: float = 0.5
 
 
-@dg.asset(
-    key=raw_asset_key(deletes.DELETED_KEYS),
-    group_name=OPS_GROUP,
-    deps=[raw_asset_key(t.name) for t in ops_schema.TABLES],
-    description=(
-        "Hard deletes found by key reconciliation: every primary key of each source table is "
-        "streamed and compared with the live keys of its raw table; keys gone from the source are "
-        "recorded here (table_name, id, detected_at, batch_id). Staging marks them `is_hard_deleted`."
-    ),
-    kinds={"sql", "python"},
-    owners=["team:data-engineering"],
-    tags={"layer": "raw", "source": "operational_db"},
-    pool=WAREHOUSE_POOL,
-)
-def deleted_keys(
-    context: dg.AssetExecutionContext,
-    config: KeyReconciliationConfig,
-    ops_db: OperationalDatabaseResource,
-    warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    sql = _sql(warehouse)
-    raw_schema = RAW_SCHEMA
-    deletes.ensure_deleted_keys_table(sql, raw_schema)
-    detected_at = _utcnow()
-    metadata: dict[str, object] = {}
-    total = 0
-    for table in ops_schema.TABLES:
-        result = deletes.reconcile_table(
-            ops_db.engine,
-            sql,
-            table=table.name,
-            raw_schema=raw_schema,
-            batch_id=f"{context.run_id}:{deletes.DELETED_KEYS}",
-            detected_at=detected_at,
-            max_deleted_fraction=config.max_deleted_fraction,
-        )
-        metadata[f"deleted_{table.name}"] = result.deleted
-        total += result.deleted
-        if result.deleted:
-            context.log.info(f"{table.name}: {result.deleted} keys deleted in the source since the last run")
-    metadata["deleted_total"] = total
-    return dg.MaterializeResult(metadata=metadata)
+def build_deleted_keys(sources: Sources) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=raw_asset_key(deletes.DELETED_KEYS),
+        group_name=OPS_GROUP,
+        deps=[raw_asset_key(name) for name in sources.names],
+        description=(
+            "Hard deletes found by key reconciliation: every primary key of each source table is "
+            "streamed and compared with the live keys of its raw table; keys gone from the source are "
+            "recorded here (table_name, id, detected_at, batch_id). Staging marks them `is_hard_deleted`."
+        ),
+        kinds={"sql", "python"},
+        owners=["team:data-engineering"],
+        tags={"layer": "raw", "source": "operational_db"},
+        pool=WAREHOUSE_POOL,
+    )
+    def deleted_keys(
+        context: dg.AssetExecutionContext,
+        config: KeyReconciliationConfig,
+        ops_db: OperationalDatabaseResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        sql = _sql(warehouse)
+        raw_schema = RAW_SCHEMA
+        deletes.ensure_deleted_keys_table(sql, raw_schema)
+        detected_at = _utcnow()
+        metadata: dict[str, object] = {}
+        total = 0
+        for table in sources:
+            result = deletes.reconcile_table(
+                ops_db.engine,
+                sql,
+                table=table.name,
+                raw_schema=raw_schema,
+                batch_id=f"{context.run_id}:{deletes.DELETED_KEYS}",
+                detected_at=detected_at,
+                max_deleted_fraction=config.max_deleted_fraction,
+                key_column=table.primary_key,
+            )
+            metadata[f"deleted_{table.name}"] = result.deleted
+            total += result.deleted
+            if result.deleted:
+                context.log.info(
+                    f"{table.name}: {result.deleted} keys deleted in the source since the last run"
+                )
+        metadata["deleted_total"] = total
+        return dg.MaterializeResult(metadata=metadata)
+
+    return deleted_keys
 
 
 class RetentionConfig(dg.Config):
@@ -89,8 +95,9 @@ class RetentionConfig(dg.Config):
     key=dg.AssetKey(["governance", "retention_enforcement"]),
     group_name=GOVERNANCE_GROUP,
     description=(
-        "Deletes rows that are out of their retention window (declared once in "
-        "orchestration/lifecycle/retention.py) and reports the counts per table."
+        "Deletes rows that are out of their retention window (declared in orchestration/sources.yml "
+        "for the source tables, in orchestration/lifecycle/retention.py for the rest) and reports "
+        "the counts per table."
     ),
     kinds={"python", "sql"},
     owners=["team:data-engineering"],
@@ -173,7 +180,7 @@ def forget_data_subject() -> None:
 
 def definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[deleted_keys, retention_enforcement],
+        assets=[build_deleted_keys(load_sources(settings.sources_file)), retention_enforcement],
         jobs=[retention_job, forget_data_subject],
         schedules=[retention_schedule],
     )

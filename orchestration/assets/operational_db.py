@@ -1,45 +1,38 @@
-"""One extraction asset per operational table (group ``operational_db``)."""
+"""One extraction asset per operational table (group ``operational_db``).
+
+The tables, their keys, cursors and descriptions come from the sources file
+(orchestration/sources.yml, see orchestration/sources.py).
+"""
 
 import datetime as dt
 
 import dagster as dg
 
-from orchestration.demo import schema as ops_schema
 from orchestration.extract.faults import classify
-from orchestration.extract.pipeline import extract_table
+from orchestration.extract.pipeline import extract_source
 from orchestration.resources.ops_database import OperationalDatabaseResource
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import DATA_DIR, Settings
+from orchestration.sources import Sources, load_sources
 
 GROUP = "operational_db"
 RAW_SCHEMA = "raw_ops"
 WAREHOUSE_POOL = "warehouse_writer"
-
-DESCRIPTIONS = {
-    "categories": "Product categories (therapeutic classes) with their parent category.",
-    "suppliers": "Manufacturers and distributors that supply the products, identified by CNPJ.",
-    "warehouses": "Distribution centres that hold stock and ship orders.",
-    "customers": "Pharmacies buying from the distributor: CNPJ, address, tier, credit terms.",
-    "products": "Medicines and health products with their Anvisa registration code.",
-    "inventory": "Stock per product and warehouse: available, reserved, incoming, reorder point.",
-    "pricing": "List prices (tier NULL) and tier prices with their effective date ranges.",
-    "orders": "Customer orders through their status lifecycle, with money totals in BRL.",
-    "order_items": "Order lines: product, quantity, unit price, discount, tax, total.",
-    "customer_interactions": "Support and sales contacts over WhatsApp, e-mail, phone and web.",
-}
 
 
 def raw_asset_key(table: str) -> dg.AssetKey:
     return dg.AssetKey([RAW_SCHEMA, table])
 
 
-def _build_extraction_asset(table: str, cursor_column: str) -> dg.AssetsDefinition:
+def _build_extraction_asset(sources: Sources, table: str) -> dg.AssetsDefinition:
+    source = sources.table(table)
+
     @dg.asset(
         key=raw_asset_key(table),
         group_name=GROUP,
         description=(
-            f"{DESCRIPTIONS[table]} Extracted incrementally by `{cursor_column}` into the append-only "
-            f"raw table `{RAW_SCHEMA}.{table}`."
+            f"{source.description} Extracted incrementally by `{source.cursor_column}` into the "
+            f"append-only raw table `{RAW_SCHEMA}.{table}`."
         ),
         kinds={"sql", "python"},
         owners=["team:data-engineering"],
@@ -53,11 +46,11 @@ def _build_extraction_asset(table: str, cursor_column: str) -> dg.AssetsDefiniti
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
         try:
-            outcome = extract_table(
+            outcome = extract_source(
                 ops_db.engine,
                 warehouse.get(),
-                table=table,
-                cursor_column=cursor_column,
+                sources,
+                table,
                 raw_schema=warehouse.schema_name(RAW_SCHEMA),
                 landing_dir=DATA_DIR / "landing",
                 batch_id=f"{context.run_id}:{table}",
@@ -97,10 +90,9 @@ def _retry_or_fail(
     return dg.Failure(description=f"extraction of {table} failed: {why}. {detail}", allow_retries=False)
 
 
-extraction_assets = [
-    _build_extraction_asset(table.name, ops_schema.cursor_column(table)) for table in ops_schema.TABLES
-]
+def build_extraction_assets(sources: Sources) -> list[dg.AssetsDefinition]:
+    return [_build_extraction_asset(sources, table) for table in sources.names]
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=extraction_assets)
+    return dg.Definitions(assets=build_extraction_assets(load_sources(settings.sources_file)))

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if settings.ops_database_url == default_ops_database_url():
-        from orchestration.resources.ops_database import ensure_demo_database
+        from orchestration.demo.database import ensure_demo_database
 
         ensure_demo_database(settings.ops_database_url, "demo", log=None)
     with marketo_for_dev(settings) as sandbox_url:

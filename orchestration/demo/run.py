@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        from orchestration.resources.ops_database import connect_checked, ensure_demo_database
+        from orchestration.demo.database import ensure_demo_database
+        from orchestration.resources.ops_database import connect_checked
 
         if settings.ops_database_url == default_ops_database_url():
             ensure_demo_database(settings.ops_database_url, "demo", log=None)

@@ -1,7 +1,7 @@
 """Map source column types (as reflected by SQLAlchemy) to Arrow types.
 
 Reflection, not the project's own metadata, is the truth: a production database may
-have drifted from ``orchestration.demo.schema`` and the loader must see that.
+have drifted from what the demo creates, and the loader must see that.
 """
 
 from __future__ import annotations
@@ -63,3 +63,13 @@ def reflect_arrow_schema(engine: sa.Engine, table: str) -> pa.Schema:
             )
         )
     return pa.schema(fields)
+
+
+def to_arrow(values: list, arrow_type: pa.DataType) -> pa.Array:
+    """An Arrow array of ``values``; text the driver handed over for dates/decimals is cast."""
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Drivers hand back text for dates/decimals on some dialects (SQLite): let Arrow's
+        # own parsers cast it, which are strict (no silent coercion).
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string()).cast(arrow_type)

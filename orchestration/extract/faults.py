@@ -89,7 +89,12 @@ def classify(exc: BaseException) -> FaultClass:
     for e in chain:
         if isinstance(e, SchemaDriftError):
             return FaultClass(False, "schema drift")
-        if type(e).__name__ in ("TooManyRejectedRows", "SettingsError", "UnsupportedColumnType"):
+        if type(e).__name__ in (
+            "TooManyRejectedRows",
+            "SettingsError",
+            "SourcesError",
+            "UnsupportedColumnType",
+        ):
             return FaultClass(False, type(e).__name__)
         if isinstance(e, LookupError):
             return FaultClass(False, "missing object")

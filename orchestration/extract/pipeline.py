@@ -1,4 +1,9 @@
-"""Extract one source table incrementally and publish it into the warehouse's raw layer."""
+"""Extract one source table incrementally and publish it into the warehouse's raw layer.
+
+:func:`extract_source` is what the extraction assets run: a table as declared in the
+sources file (orchestration/sources.yml), checked against the live source, then
+:func:`extract_table`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from orchestration.extract.landing import discard_landing_file, land_batches, pr
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_FIELD_CHARS
 from orchestration.extract.quarantine import Quarantine
 from orchestration.extract.readers import ExtractRequest, stream_changed_rows
+from orchestration.sources import Sources, check_table_against_source
 from orchestration.warehouse.base import LoadRequest, LoadResult, Warehouse
 
 DEFAULT_LOOKBACK = dt.timedelta(minutes=5)
@@ -69,10 +75,16 @@ def extract_table(
     full_refresh: bool = False,
     max_rejected_fraction: float = DEFAULT_MAX_REJECTED_FRACTION,
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    key_columns: tuple[str, ...] | None = None,
+    exclude_columns: tuple[str, ...] = (),
 ) -> ExtractionOutcome:
+    """``key_columns`` None = the source's primary key; ``exclude_columns`` are never selected."""
     started = time.perf_counter()
     landing_file = prepare_landing_file(landing_dir, raw_schema, table, batch_id)
     arrow_schema = reflect_arrow_schema(engine, table)
+    for column in exclude_columns:
+        if column in arrow_schema.names:
+            arrow_schema = arrow_schema.remove(arrow_schema.get_field_index(column))
     if cursor_column not in arrow_schema.names:
         raise ValueError(f"source table {table!r} has no cursor column {cursor_column!r}")
     # Fail on incompatible drift before reading a single row.
@@ -81,7 +93,7 @@ def extract_table(
     # Re-read a short window before the mark: a transaction that committed late with an
     # earlier updated_at is still caught, and the publish skips rows already loaded.
     since = mark - lookback if mark is not None else None
-    key_columns = primary_key(engine, table)
+    key_columns = key_columns or primary_key(engine, table)
     quarantine = Quarantine(
         table=table,
         key_columns=key_columns,
@@ -129,4 +141,35 @@ def extract_table(
         load=load,
         landed_bytes=landed.bytes,
         duration_s=time.perf_counter() - started,
+    )
+
+
+def extract_source(
+    engine: sa.Engine,
+    warehouse: Warehouse,
+    sources: Sources,
+    table: str,
+    *,
+    raw_schema: str,
+    landing_dir: Path,
+    batch_id: str,
+    **options,
+) -> ExtractionOutcome:
+    """Extract ``table`` as ``sources`` declares it (key, cursor, excluded columns).
+
+    ``options`` are :func:`extract_table`'s tuning arguments (lookback, chunk_rows, ...).
+    """
+    source = sources.table(table)
+    check_table_against_source(sources, source, sa.inspect(engine))
+    return extract_table(
+        engine,
+        warehouse,
+        table=source.name,
+        cursor_column=source.cursor_column,
+        raw_schema=raw_schema,
+        landing_dir=landing_dir,
+        batch_id=batch_id,
+        key_columns=source.key_columns,
+        exclude_columns=source.exclude,
+        **options,
     )

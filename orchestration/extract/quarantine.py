@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from orchestration.extract.arrow_types import to_arrow
 from orchestration.extract.limits import DEFAULT_MAX_FIELD_CHARS
 
 RAW_VALUE_CHARS = 200  # how much of a rejected value is kept (a huge field is the problem)
@@ -91,15 +92,13 @@ class Quarantine:
 
     def isolate(self, rows: Sequence[tuple], schema: pa.Schema) -> pa.RecordBatch:
         """Convert a chunk that failed as a whole row by row; set aside the rows that fail."""
-        from orchestration.extract.readers import _to_arrow
-
         good: list[tuple] = []
         rejected: list[Rejection] = []
         for row in rows:
             problems = []
             for i, f in enumerate(schema):
                 try:
-                    _to_arrow([row[i]], f.type)
+                    to_arrow([row[i]], f.type)
                 except Exception as exc:  # every conversion failure is a reason
                     problems.append((f.name, row[i], _reason(exc, f.type)))
             if problems:
@@ -109,7 +108,7 @@ class Quarantine:
             else:
                 good.append(row)
         self._write(rejected)
-        arrays = [_to_arrow([r[i] for r in good], f.type) for i, f in enumerate(schema)]
+        arrays = [to_arrow([r[i] for r in good], f.type) for i, f in enumerate(schema)]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     def screen(self, batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -26,16 +26,14 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
+from orchestration.extract.arrow_types import to_arrow
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS
-
-if TYPE_CHECKING:
-    from orchestration.extract.quarantine import Quarantine
+from orchestration.extract.quarantine import Quarantine
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def _rows_to_batch(rows: list[tuple], schema: pa.Schema, source_table: str) -> p
     for i, field in enumerate(schema):
         values = [row[i] for row in rows]
         try:
-            arrays.append(_to_arrow(values, field.type))
+            arrays.append(to_arrow(values, field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
             raise ValueError(f"{source_table}.{field.name}: cannot convert to {field.type}: {exc}") from exc
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -102,15 +100,6 @@ def _convert(rows: list[tuple], request: ExtractRequest) -> pa.RecordBatch:
             raise
         # Only a chunk that failed pays for the row-by-row search of its bad rows.
         return request.quarantine.isolate(rows, request.schema)
-
-
-def _to_arrow(values: list, arrow_type: pa.DataType) -> pa.Array:
-    try:
-        return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Drivers hand back text for dates/decimals on some dialects (SQLite): let Arrow's
-        # own parsers cast it, which are strict (no silent coercion).
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string()).cast(arrow_type)
 
 
 def _stream_generic(engine: sa.Engine, request: ExtractRequest) -> Iterator[pa.RecordBatch]:

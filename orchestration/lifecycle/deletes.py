@@ -54,9 +54,12 @@ def ensure_deleted_keys_table(sql: WarehouseSql, raw_schema: str) -> None:
     )
 
 
-def stream_source_keys(engine: sa.Engine, table: str) -> Iterator[int]:
-    """Every primary key of a source table, ascending, through a server-side cursor."""
-    pk = primary_key(engine, table)
+def stream_source_keys(engine: sa.Engine, table: str, key_column: str | None = None) -> Iterator[int]:
+    """Every primary key of a source table, ascending, through a server-side cursor.
+
+    ``key_column``: the declared key (orchestration/sources.yml); None = the source's own.
+    """
+    pk = (key_column,) if key_column else primary_key(engine, table)
     if len(pk) != 1:
         raise ValueError(f"source table {table!r}: key reconciliation needs a single-column key, got {pk}")
     column = sa.column(pk[0])
@@ -101,11 +104,12 @@ def reconcile_table(
     batch_id: str,
     detected_at: dt.datetime,
     max_deleted_fraction: float = 0.5,
+    key_column: str | None = None,
 ) -> ReconciliationResult:
     if table not in sql.tables(raw_schema):
         return ReconciliationResult(table, 0, 0, [])
     raw_keys = raw_live_keys(sql, raw_schema, table)
-    counted = _Counter(stream_source_keys(engine, table))
+    counted = _Counter(stream_source_keys(engine, table, key_column))
     deleted = list(missing_from_source(raw_keys, counted))
     for _ in counted:  # drain: the count covers every source key
         pass

@@ -1,10 +1,12 @@
 """Forget one data subject (LGPD art. 18: anonymisation or deletion on request).
 
-Where personal data lives is declared once in ``PERSONAL_DATA`` below: which tables,
-which rows belong to the subject, and what each personal column becomes. Customers are
-pharmacies, so the rows themselves stay (orders and revenue remain true) while every
-value that identifies the person or the pharmacy is replaced; Marketo leads and their
-activities, which only describe the person, are deleted.
+Where personal data lives is declared once per table: which rows belong to the subject
+and what each personal column becomes. For the raw copies of the source tables that is
+``personal_data`` in the sources file (orchestration/sources.yml); for the snapshots and
+marts dbt derives from them, ``DERIVED_PERSONAL_DATA`` below. Customers are pharmacies,
+so the rows themselves stay (orders and revenue remain true) while every value that
+identifies the person or the pharmacy is replaced; Marketo leads and their activities,
+which only describe the person, are deleted.
 
 Every change, and the audit entry, is one warehouse transaction: a crash leaves the
 request undone and it can simply be run again. The audit keeps a SHA-256 of the subject,
@@ -23,7 +25,8 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 
-from orchestration.demo.cnpj import make_cnpj
+from orchestration.brazil import make_cnpj
+from orchestration.sources import Sources, load_sources
 from orchestration.warehouse.base import REJECTED_ROWS
 from orchestration.warehouse.sql import WarehouseSql
 
@@ -45,13 +48,8 @@ class PersonalTable:
     columns: dict[str, str | None]  # column -> NAME | CNPJ | NULL (what it becomes)
 
 
-PERSONAL_DATA: tuple[PersonalTable, ...] = (
-    PersonalTable(
-        "raw_ops", "customers", "id",
-        {"name": NAME, "legal_name": NAME, "cnpj": CNPJ, "email": NULL, "phone": NULL,
-         "contact_name": NULL, "address_street": NULL, "address_zip": NULL},
-    ),
-    PersonalTable("raw_ops", "orders", "customer_id", {"shipping_address": NULL, "notes": NULL}),
+# Snapshots and marts built by dbt from the raw tables declared in the sources file.
+DERIVED_PERSONAL_DATA: tuple[PersonalTable, ...] = (
     PersonalTable(
         "snapshots", "customers_snapshot", "customer_id",
         {"customer_name": NAME, "legal_name": NAME, "cnpj": CNPJ, "email": NULL, "phone": NULL,
@@ -64,6 +62,17 @@ PERSONAL_DATA: tuple[PersonalTable, ...] = (
     ),
     PersonalTable("marts", "customer_360", "customer_id", {"customer_name": NAME, "cnpj": CNPJ}),
 )  # fmt: skip
+
+
+def personal_data(sources: Sources) -> tuple[PersonalTable, ...]:
+    """Every table holding personal data: the declared sources' raw copies, then dbt's."""
+    raw = tuple(
+        PersonalTable("raw_ops", t.name, t.personal_data.subject_column, dict(t.personal_data.columns))
+        for t in sources
+        if t.personal_data is not None
+    )
+    return raw + DERIVED_PERSONAL_DATA
+
 
 # Marketo: leads matched by e-mail are deleted with their activities.
 MARKETO_SCHEMA = "raw_marketo"
@@ -107,7 +116,9 @@ def forget_subject(
     email_sha256: str | None = None,
     request_id: str | None = None,
     requested_at: dt.datetime | None = None,
+    sources: Sources | None = None,
 ) -> ForgetOutcome:
+    """``sources`` None = the declared sources settings name (``SOURCES_FILE``)."""
     if customer_id is None and not email and not email_sha256:
         raise ValueError("forget_data_subject needs a customer_id, an email (or email_sha256) or both")
     request_id = request_id or str(uuid.uuid4())
@@ -140,7 +151,7 @@ def forget_subject(
 
     statements: list[tuple[str, dict]] = []
     labels: list[str] = []
-    for target in PERSONAL_DATA:
+    for target in personal_data(sources or load_sources()):
         schema = target.schema
         existing = _columns_or_none(sql, schema, target.table)
         if existing is None or target.subject_column not in existing:

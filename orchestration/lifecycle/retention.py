@@ -9,6 +9,9 @@ Two kinds of rule:
   the window is longer than the daily inventory history dbt rebuilds (90 days) so that
   every day it rebuilds still finds the version in force on that day.
 
+The raw_ops rules come from the sources file (orchestration/sources.yml, ``retention``);
+the rules below cover the tables derived from them, the quarantine and Marketo.
+
 A table or column that does not exist (yet) is skipped and reported, never an error: the
 rules cover sources that are optional (Marketo) or added by other parts of the platform.
 """
@@ -19,12 +22,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestration.demo import schema as ops_schema
+from orchestration.sources import Sources, load_sources
 from orchestration.warehouse.base import REJECTED_ROWS
 from orchestration.warehouse.sql import WarehouseSql
 
-INTERACTIONS_DAYS = 5 * 365 + 1  # 5 years, leap day included
-RAW_VERSION_DAYS = 180
 REJECTED_ROWS_DAYS = 90
 MARKETO_ACTIVITY_DAYS = 3 * 365 + 1
 
@@ -44,29 +45,48 @@ class RetentionRule:
         return f"{self.schema}.{self.table}"
 
 
-def _superseded_rules() -> list[RetentionRule]:
-    return [
+def source_rules(sources: Sources) -> tuple[RetentionRule, ...]:
+    """The raw_ops rules each declared source table carries."""
+    rules: list[RetentionRule] = []
+    for table in sources:
+        kept = table.retention
+        if kept.age_column and kept.age_days:
+            rules.append(
+                RetentionRule(
+                    "raw_ops", table.name, "age", kept.age_column, kept.age_days,
+                    reason=f"declared in {sources.path.name}",
+                )
+            )  # fmt: skip
+    for table in sources:
+        if table.retention.superseded_days:
+            rules.append(
+                RetentionRule(
+                    "raw_ops", table.name, "superseded", table.cursor_column, table.retention.superseded_days,
+                    key=table.primary_key,
+                    reason="raw history beyond the current version (debugging, inventory history)",
+                )
+            )  # fmt: skip
+    return tuple(rules)
+
+
+# Marts whose rows follow a source table's age rule: mart -> (source table, mart's column).
+FOLLOWING_MARTS = {"fact_customer_interactions": ("customer_interactions", "interacted_at")}
+
+
+def derived_rules(sources: Sources) -> tuple[RetentionRule, ...]:
+    declared = {t.name: t.retention for t in sources}
+    return tuple(
         RetentionRule(
-            "raw_ops",
-            table.name,
-            "superseded",
-            ops_schema.cursor_column(table),
-            RAW_VERSION_DAYS,
-            reason="raw history beyond the current version is kept 180 days (debugging, inventory history)",
+            "marts", mart, "age", column, declared[table].age_days,
+            reason=f"the mart follows its raw table {table}",
         )
-        for table in ops_schema.TABLES
-    ]
+        for mart, (table, column) in FOLLOWING_MARTS.items()
+        if table in declared and declared[table].age_days
+    )  # fmt: skip
 
 
-RETENTION_RULES: tuple[RetentionRule, ...] = (
-    RetentionRule(
-        "raw_ops", "customer_interactions", "age", "interaction_date", INTERACTIONS_DAYS,
-        reason="support contacts: 5 years (consumer-protection claims window)",
-    ),
-    RetentionRule(
-        "marts", "fact_customer_interactions", "age", "interacted_at", INTERACTIONS_DAYS,
-        reason="the interaction fact follows its raw table",
-    ),
+# The quarantine and Marketo.
+OTHER_RULES: tuple[RetentionRule, ...] = (
     RetentionRule(
         "raw_ops", REJECTED_ROWS, "age", "detected_at", REJECTED_ROWS_DAYS,
         reason="quarantined bad input: 90 days to investigate, then gone (may hold personal data)",
@@ -79,8 +99,13 @@ RETENTION_RULES: tuple[RetentionRule, ...] = (
         "marts", "fact_marketing_activities", "age", "activity_at", MARKETO_ACTIVITY_DAYS,
         reason="the marketing activity fact follows its raw table",
     ),
-    *_superseded_rules(),
 )  # fmt: skip
+
+
+def retention_rules(sources: Sources | None = None) -> tuple[RetentionRule, ...]:
+    """Every rule; ``sources`` None = the declared sources settings name."""
+    sources = sources or load_sources()
+    return source_rules(sources) + derived_rules(sources) + OTHER_RULES
 
 
 @dataclass(frozen=True)
@@ -92,9 +117,13 @@ class RetentionOutcome:
 
 
 def enforce(
-    sql: WarehouseSql, as_of: dt.datetime, rules: tuple[RetentionRule, ...] = RETENTION_RULES
+    sql: WarehouseSql, as_of: dt.datetime, rules: tuple[RetentionRule, ...] | None = None
 ) -> list[RetentionOutcome]:
-    """Delete what is out of retention at ``as_of`` (naive UTC); one transaction per table."""
+    """Delete what is out of retention at ``as_of`` (naive UTC); one transaction per table.
+
+    ``rules`` None = :func:`retention_rules` of the declared sources.
+    """
+    rules = retention_rules() if rules is None else rules
     outcomes: list[RetentionOutcome] = []
     tables_by_schema: dict[str, list[str]] = {}
     for rule in rules:

@@ -23,7 +23,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     multicolumn_condition_partial,
 )
 
-from orchestration.demo.cnpj import is_valid_cnpj
+from orchestration.brazil import is_valid_cnpj
 
 # Float noise on values that are exact cents in the warehouse.
 _EPSILON = 1e-6

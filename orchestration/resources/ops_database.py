@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_FIELD_CHARS
-from orchestration.settings import SettingsError, default_ops_database_url
+from orchestration.settings import SettingsError
 
 
 class OperationalDatabaseResource(dg.ConfigurableResource):
     """Source of the ``operational_db`` assets.
 
     ``url`` comes from ``OPS_DATABASE_URL`` through ``dg.EnvVar`` so a password in it
-    never appears in run config or the UI. The default is the demo SQLite file, which
-    is generated on first use.
+    never appears in run config or the UI. The default is the demo SQLite file; the demo
+    command and ``make dev`` generate it (``orchestration.demo.database``), never this
+    resource.
     """
 
     url: str
     lookback_seconds: int = 300
     chunk_rows: int = DEFAULT_CHUNK_ROWS
-    demo_scale: str = "demo"
     # Transient faults (disconnects, timeouts) are retried this many times, waiting
     # retry_base_delay_s * 2**attempt between attempts; permanent errors never are.
     max_retries: int = 3
@@ -42,8 +41,6 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.url == default_ops_database_url():
-            ensure_demo_database(self.url, self.demo_scale, log=context.log)
         self._engine = connect_checked(self.url)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -82,21 +79,3 @@ def _first_line(exc: Exception, secret: str | None) -> str:
     if secret:
         line = line.replace(str(secret), "***")
     return line[:300]
-
-
-def ensure_demo_database(url: str, scale_name: str, *, log=None) -> None:
-    """Create and fill the demo SQLite database the first time it is needed."""
-    path = sa.engine.make_url(url).database
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
-    try:
-        if sa.inspect(engine).has_table("orders"):
-            return
-    finally:
-        engine.dispose()
-    from orchestration.demo.generator import Scale, generate
-
-    if log:
-        log.info(f"Generating the demo operational database ({scale_name}) at {path}")
-    generate(url, Scale.named(scale_name))

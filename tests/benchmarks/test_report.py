@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks.cli import DemoResult, PipelineResult, Results
 from benchmarks.report import render
+from benchmarks.results import DemoResult, PipelineResult, Results
 
 
 def test_demo_over_three_minutes_is_reported_unmet_with_its_parts():

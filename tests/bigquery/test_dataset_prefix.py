@@ -14,7 +14,7 @@ from orchestration.lifecycle import forget, retention
 from orchestration.quality.runner import latest_batch_id
 from orchestration.warehouse.base import LoadRequest
 from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
-from orchestration.warehouse.landing import land_batches
+from orchestration.extract.landing import land_batches
 from tests.bigquery.conftest import emulator_warehouse
 
 pytestmark = pytest.mark.bigquery

@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from orchestration.brazil import is_valid_cnpj, make_cnpj
 from orchestration.demo import schema
-from orchestration.demo.cnpj import is_valid_cnpj, make_cnpj
 from orchestration.demo.generator import Scale, advance, generate, main
 
 END = datetime(2025, 6, 15, 14, 0, 0)

@@ -15,21 +15,23 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from orchestration.demo import schema
 from orchestration.demo.generator import Scale, generate
-from orchestration.extract.pipeline import extract_table
+from orchestration.extract.pipeline import extract_source
+from orchestration.sources import load_sources
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 
 def extract_all(url: str, warehouse: DuckDBWarehouse, landing: Path, batch_id: str) -> None:
+    """Every declared source table, extracted the way the extraction assets do."""
     engine = sa.create_engine(url)
+    sources = load_sources()
     try:
-        for table in schema.TABLES:
-            extract_table(
+        for table in sources.names:
+            extract_source(
                 engine,
                 warehouse,
-                table=table.name,
-                cursor_column=schema.cursor_column(table),
+                sources,
+                table,
                 raw_schema="raw_ops",
                 landing_dir=landing,
                 batch_id=batch_id,
@@ -117,7 +119,7 @@ def plant_batch(warehouse: DuckDBWarehouse) -> PlantBatch:
         rows_landed: int | None = None,
     ) -> str:
         batch_id = batch_id or f"planted-{next(counter)}"
-        cursor = schema.cursor_column(schema.metadata.tables[table])
+        cursor = load_sources().table(table).cursor_column
         with warehouse.connect() as con:
             for row_id, change in changes.items():
                 con.execute(

@@ -12,7 +12,6 @@ import pytest
 import yaml
 from dagster._core.test_utils import freeze_time  # Dagster's own clock patch for its time helpers
 
-from orchestration.demo import schema as ops_schema
 from orchestration.quality.freshness import (
     FRESHNESS_CHECK_NAME,
     FreshnessSlaError,
@@ -20,6 +19,7 @@ from orchestration.quality.freshness import (
     load_slas,
 )
 from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.sources import load_sources
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 ORDERS = dg.AssetKey(["raw_ops", "orders"])
@@ -107,7 +107,7 @@ def test_every_operational_table_and_mart_has_one_sla():
     assigned = [k for sla in load_slas() for k in sla.assets]
     assert len(assigned) == len(set(assigned))
     raw = {k.path[1] for k in assigned if k.path[0] == "raw_ops"}
-    assert raw == {t.name for t in ops_schema.TABLES}
+    assert raw == set(load_sources().names)
     marts = {k.path[1] for k in assigned if k.path[0] == "marts"}
     mart_models = {p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql")}
     assert marts == mart_models

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.assets import operational_db
-from orchestration.demo.cnpj import is_valid_cnpj
+from orchestration.brazil import is_valid_cnpj
 from orchestration.quality import CHECK_NAME
 from orchestration.resources.dbt import prepare_manifest
 from orchestration.settings import DBT_PROJECT_DIR, load_settings

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.demo import schema
-from orchestration.demo.cnpj import make_cnpj
+from orchestration.brazil import make_cnpj
 from orchestration.demo.generator import advance
 from orchestration.quality import SuiteOutcome, load_suites, run_suite
 from orchestration.quality.runner import latest_batch_id
+from orchestration.sources import load_sources
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.quality.conftest import PlantBatch, extract_all
 
@@ -41,12 +41,12 @@ def assert_only_failure(
 
 def test_every_raw_table_has_a_suite_and_the_clean_initial_load_passes(warehouse: DuckDBWarehouse) -> None:
     suites = load_suites()
-    assert {t.name for t in schema.TABLES} <= {table for layer, table in suites if layer == "raw_ops"}
-    for table in schema.TABLES:
-        outcome = run_suite(warehouse, "raw_ops", table.name)
+    assert set(load_sources().names) <= {table for layer, table in suites if layer == "raw_ops"}
+    for table in load_sources().names:
+        outcome = run_suite(warehouse, "raw_ops", table)
         assert outcome.batch_id == "initial"
         assert outcome.rows_validated > 0
-        assert outcome.success, (table.name, [r.summary() for r in outcome.failures])
+        assert outcome.success, (table, [r.summary() for r in outcome.failures])
 
 
 def test_a_clean_incremental_batch_passes_every_suite(demo_source: tuple[str, Path], tmp_path: Path) -> None:
@@ -60,10 +60,10 @@ def test_a_clean_incremental_batch_passes_every_suite(demo_source: tuple[str, Pa
     warehouse = DuckDBWarehouse(path)
     advance(f"sqlite:///{ops}", days=2, seed=11)
     extract_all(f"sqlite:///{ops}", warehouse, tmp_path / "landing", "increment-1")
-    for table in schema.TABLES:
-        outcome = run_suite(warehouse, "raw_ops", table.name)
+    for table in load_sources().names:
+        outcome = run_suite(warehouse, "raw_ops", table)
         assert outcome.batch_id == "increment-1"
-        assert outcome.success, (table.name, [r.summary() for r in outcome.failures])
+        assert outcome.success, (table, [r.summary() for r in outcome.failures])
 
 
 def test_null_foreign_key_fails_completeness(warehouse: DuckDBWarehouse, plant_batch: PlantBatch) -> None:

@@ -10,13 +10,13 @@ import dagster as dg
 import pytest
 from dagster._core.execution.api import create_execution_plan
 
-from orchestration.demo import schema as ops_schema
 from orchestration.quality import CHECK_NAME
 from orchestration.quality.freshness import FRESHNESS_CHECK_NAME, SENSOR_NAME
 from orchestration.resources.dbt import prepare_manifest
 from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, load_settings
+from orchestration.sources import load_sources
 
-RAW_KEYS = {dg.AssetKey(["raw_ops", t.name]) for t in ops_schema.TABLES} | {
+RAW_KEYS = {dg.AssetKey(["raw_ops", t]) for t in load_sources().names} | {
     dg.AssetKey(["raw_marketo", t]) for t in ("leads", "activities", "programs", "activity_types")
 }
 # Every dbt mart has a suite (expectations/marts/<model>.yml).
@@ -60,7 +60,7 @@ def test_jobs_run_the_raw_suites_before_one_dbt_step(defs, job_name):
     dbt_steps = [s for s in plan.steps if s.key.startswith("dbt_models")]
     assert [s.key for s in dbt_steps] == ["dbt_models"]
     upstream = set(dbt_steps[0].get_execution_dependency_keys())
-    assert {f"raw_ops__{t.name}_great_expectations" for t in ops_schema.TABLES} <= upstream
+    assert {f"raw_ops__{t}_great_expectations" for t in load_sources().names} <= upstream
     keys = {s.key for s in plan.steps}
     assert "marts__fact_orders_great_expectations" in keys
     assert any(k.startswith("freshness_check") for k in keys)

@@ -12,11 +12,13 @@ import duckdb
 import sqlalchemy as sa
 
 from orchestration.demo import schema as ops_schema
-from orchestration.extract.pipeline import ExtractionOutcome, extract_table
+from orchestration.extract.pipeline import ExtractionOutcome, extract_source
+from orchestration.sources import load_sources
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 RAW = "raw_ops"
-TABLES = [(t.name, ops_schema.cursor_column(t)) for t in ops_schema.TABLES]
+SOURCES = load_sources()
+TABLES = [(t.name, t.cursor_column) for t in SOURCES]
 DEMO_END = dt.datetime(2026, 6, 30, 12, 0, 0)
 
 
@@ -30,23 +32,25 @@ def extract_all(
     chunk_rows: int = 100_000,
     **kwargs,
 ) -> dict[str, ExtractionOutcome]:
+    """Extract ``tables`` ((name, cursor) pairs, as declared) the way the extraction assets do."""
     engine = sa.create_engine(ops_url)
     warehouse = DuckDBWarehouse(duckdb_path, lock_timeout_s=60)
     try:
-        return {
-            table: extract_table(
+        outcomes = {}
+        for table, cursor in tables:
+            assert SOURCES.table(table).cursor_column == cursor, (table, cursor)
+            outcomes[table] = extract_source(
                 engine,
                 warehouse,
-                table=table,
-                cursor_column=cursor,
+                SOURCES,
+                table,
                 raw_schema=RAW,
                 landing_dir=landing_dir,
                 batch_id=f"{run_tag}:{table}",
                 chunk_rows=chunk_rows,
                 **kwargs,
             )
-            for table, cursor in tables
-        }
+        return outcomes
     finally:
         engine.dispose()
 

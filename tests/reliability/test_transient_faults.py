@@ -17,11 +17,12 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from orchestration.assets.operational_db import extraction_assets, raw_asset_key
+from orchestration.assets.operational_db import build_extraction_assets, raw_asset_key
 from orchestration.demo.generator import Scale, generate
 from orchestration.extract.faults import classify
 from orchestration.resources.ops_database import OperationalDatabaseResource
 from orchestration.resources.warehouse import WarehouseResource
+from orchestration.sources import load_sources
 from orchestration.warehouse.base import SchemaDriftError
 from tests.reliability.helpers import DEMO_END, compare_raw_with_source
 
@@ -74,7 +75,7 @@ class CuttingProxy:
 
 
 def _materialize(table: str, ops_url: str, duckdb_path) -> dg.ExecuteInProcessResult:
-    asset = next(a for a in extraction_assets if a.key == raw_asset_key(table))
+    asset = next(a for a in build_extraction_assets(load_sources()) if a.key == raw_asset_key(table))
     return dg.materialize(
         [asset],
         resources={

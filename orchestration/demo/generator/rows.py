@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from orchestration.demo import names, schema
-from orchestration.demo.cnpj import make_cnpjs
+from orchestration.brazil import make_cnpjs
 from orchestration.demo.generator.common import (
     DAY,
     FREE_SHIPPING_CENTS,

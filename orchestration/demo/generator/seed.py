@@ -7,7 +7,7 @@ from datetime import date, datetime
 import numpy as np
 
 from orchestration.demo import names, schema
-from orchestration.demo.cnpj import make_cnpjs
+from orchestration.brazil import make_cnpjs
 from orchestration.demo.generator.bulk import BulkWriter
 from orchestration.demo.generator.common import (
     DAY,

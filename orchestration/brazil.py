@@ -1,4 +1,4 @@
-"""CNPJ (Brazilian company tax id) check digits: the real mod-11 algorithm.
+"""Brazil-specific rules. CNPJ (Brazilian company tax id) check digits: the real mod-11 algorithm.
 
 A CNPJ has 14 digits: an 8-digit root, a 4-digit branch (``0001`` = head office)
 and two check digits. Each check digit is ``11 - (weighted sum mod 11)``, or 0

@@ -1,0 +1,90 @@
+"""What a benchmark run measured: the results the CLI collects and the report renders."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from benchmarks.measure import Measurement
+
+
+@dataclass
+class PathSummary:
+    path: str
+    runs: list[Measurement]
+    expected_rows: int | None
+    expected_sum_total: str | None
+    expected_sum_id: int | None
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(m.seconds for m in self.runs)
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(m.cpu_s for m in self.runs)
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(m.peak_rss_mb for m in self.runs)
+
+    @property
+    def rows(self) -> int | None:
+        return self.runs[-1].rows
+
+    @property
+    def correct(self) -> bool | None:
+        """Row count and checksums equal the source in every repeat (None: nothing to compare)."""
+        if all(m.rows is None for m in self.runs):
+            return None
+        return all(
+            (m.rows, m.sum_total, m.sum_id)
+            == (self.expected_rows, self.expected_sum_total, self.expected_sum_id)
+            for m in self.runs
+        )
+
+
+@dataclass
+class ExtractionResult:
+    dialect: str
+    order_items: int
+    orders: int
+    generate_s: float
+    paths: dict[str, PathSummary] = field(default_factory=dict)
+    profile: str | None = None  # pyinstrument text of one profiled run of ours
+
+
+@dataclass
+class PipelineResult:
+    history: int
+    order_items: int
+    generate_s: float
+    full_s: float
+    incremental_s: float
+    advanced_rows: int
+    checks: int
+    checks_failed: int
+    raw_order_items: int
+    expected_raw_order_items: int
+    idle_hourly_s: float | None = None  # the hourly job again with nothing new (dbt skipped)
+    incremental_steps: dict[str, float] = field(default_factory=dict)  # step key -> s, slowest first
+    idle_steps: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DemoResult:
+    seconds: float
+    success: bool
+    parts: dict[str, float] = field(default_factory=dict)  # what the demo reports per part, s
+
+
+@dataclass
+class Results:
+    started_at: str
+    command: str
+    environment: dict[str, str]
+    extraction: list[ExtractionResult] = field(default_factory=list)
+    pipeline: list[PipelineResult] = field(default_factory=list)
+    demo: DemoResult | None = None
+    smoke: bool = False
+    notes: list[str] = field(default_factory=list)
