@@ -1,4 +1,8 @@
-"""Prepare what loading the definitions needs: the dbt manifest (``make prepare``)."""
+"""Prepare what loading the definitions needs: the dbt manifest (``make prepare``).
+
+dagster-dbt's own preparer does the work (``DbtProject.preparer``, what
+``dagster-dbt project prepare-and-package`` runs); this entry point gives it the dbt
+target and warehouse settings from ``orchestration.settings``."""
 
 from __future__ import annotations
 

@@ -9,13 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.assets.dbt_changes import record_build, source_fingerprint, unchanged_since_last_build
 from orchestration.assets.operational_db import WAREHOUSE_POOL
-from orchestration.resources.dbt import (
-    dbt_env,
-    dbt_project,
-    dbt_target,
-    prune_invocation_dirs,
-    scoped_environ,
-)
+from orchestration.resources.dbt import dbt_project, dbt_target, prune_invocation_dirs
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings
 
@@ -137,10 +131,9 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
                 "no model or test ran, every mart is as it was"
             )
             return
-        # The dbt subprocess inherits os.environ: give it the resolved warehouse settings.
+        # The dbt resource gives the subprocess the warehouse settings (resources/dbt.py).
         # On DuckDB it holds the file for the whole build: hold the warehouse lock meanwhile.
-        lock = wh.locked()
-        with scoped_environ(dbt_env(settings)), lock:
+        with wh.locked():
             invocation = dbt.cli(dbt_build_args(config), context=context)
             yield from invocation.stream()
         record_build(wh, state_schema, fingerprint)

@@ -33,7 +33,6 @@ _SLA_KEYS = {
     "description",
     "max_lag_hours",
     "deadline_cron",
-    "warn_after_hours",
     "severity",
     "optional",
     "assets",
@@ -52,7 +51,6 @@ class FreshnessSla:
     assets: tuple[dg.AssetKey, ...]
     timezone: str
     deadline_cron: str | None = None
-    warn_after: dt.timedelta | None = None
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
     optional: bool = False
 
@@ -93,7 +91,6 @@ def load_slas(path: Path = FRESHNESS_FILE) -> list[FreshnessSla]:
             if key in seen:
                 raise FreshnessSlaError(f"{where}: {key.to_user_string()} already has the SLA {seen[key]!r}")
             seen[key] = entry["name"]
-        warn = entry.get("warn_after_hours")
         slas.append(
             FreshnessSla(
                 name=str(entry["name"]),
@@ -102,7 +99,6 @@ def load_slas(path: Path = FRESHNESS_FILE) -> list[FreshnessSla]:
                 assets=keys,
                 timezone=timezone,
                 deadline_cron=cron,
-                warn_after=None if warn is None else dt.timedelta(hours=float(warn)),
                 severity=dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN,
                 optional=bool(entry.get("optional", False)),
             )

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import os
 import shutil
-import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from functools import cache, cached_property
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from dagster_dbt import DbtCliResource, DbtProject
-from packaging import version
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
@@ -108,72 +106,48 @@ def dbt_log_dir() -> Path:
 
 @cache
 def dbt_project(target: str) -> DbtProject:
+    """The dbt project for ``target``, built once per process. Under ``dagster dev``,
+    ``prepare_if_dev`` re-parses it so a reload picks up model edits."""
     project = DbtProject(
         project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=target, target_path=dbt_target_dir()
     )
-    if os.environ.get("DAGSTER_IS_DEV_CLI"):
-        # What DbtProject.prepare_if_dev() does, with our dbt rather than the one on PATH,
-        # so `dagster dev` picks up model edits on reload.
-        _parse({**os.environ, "DBT_TARGET": target})
+    project.prepare_if_dev()
     return project
 
 
-def _parse(env: dict[str, str]) -> None:
-    subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        check=True,
-        env=env,
-        cwd=DBT_PROJECT_DIR,
-        stdout=subprocess.DEVNULL,
-    )
-
-
 def prepare_manifest(settings: Settings) -> Path:
-    """Run ``dbt parse`` so the manifest exists (tests, the demo and CI call this)."""
-    env = {**os.environ, **dbt_env(settings)}
-    subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        check=True,
-        env=env,
-        cwd=DBT_PROJECT_DIR,
-        stdout=subprocess.DEVNULL,
-    )
-    return dbt_target_dir() / "manifest.json"
+    """Prepare the manifest with dagster-dbt's own preparer (``dbt parse``, what
+    ``dagster-dbt project prepare-and-package`` runs): ``make prepare``, tests, the demo and CI."""
+    project = dbt_project(dbt_target(settings))
+    # The preparer's dbt reads the profile and the dataset prefix from the environment:
+    # give it the settings' values for the parse only (see PharmaDbtCliResource.cli).
+    with scoped_environ(dbt_env(settings)):
+        project.preparer.prepare(project)
+    return project.manifest_path
 
 
 class PharmaDbtCliResource(DbtCliResource):
-    """``DbtCliResource`` that reads dbt's version from the installed package.
+    """``DbtCliResource`` whose dbt processes see the warehouse settings (``environment``).
 
-    dagster-dbt learns the version by running ``dbt --version`` before every invocation, to
-    tell dbt-core from the Fusion engine. That subprocess imports every adapter plugin
-    (BigQuery's client libraries included) and cost 5-16 s on the reference machine, on the
-    critical path of every run, hourly ones included. dbt-core is installed in this
-    environment and ``dbt_executable`` is its entry point, so its package metadata answers
-    the same question at no cost.
+    ``DbtCliResource.cli`` gives dbt ``os.environ`` and has no argument for more, and our
+    profile and sources read the warehouse path, project, location and dataset prefix with
+    ``env_var``. The one supported alternative, profile values through ``--vars``, enters
+    dbt's partial-parse hash: every run whose values differ from the prepared manifest's
+    (each test's own DuckDB file) would re-parse the whole project, some 15 s here. So the
+    values are in ``os.environ`` only while ``cli`` starts dbt (its subprocess and the
+    in-process adapter dagster-dbt opens with the same profile), and restored before the
+    build's events are streamed: one run's target never leaks into another run.
     """
 
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
+    environment: dict[str, str] = {}
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        with scoped_environ(self.environment):
+            return super().cli(args, **kwargs)
 
 
-def dbt_resource(settings: Settings) -> DbtCliResource:
+def dbt_resource(settings: Settings) -> PharmaDbtCliResource:
+    project = dbt_project(dbt_target(settings))
     return PharmaDbtCliResource(
-        project_dir=dbt_project(dbt_target(settings)),
-        target=dbt_target(settings),
-        dbt_executable=dbt_executable(),
+        project_dir=project, dbt_executable=dbt_executable(), environment=dbt_env(settings)
     )

@@ -8,10 +8,7 @@ runs their tests, and is run twice so the incremental path is taken.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +17,8 @@ import pyarrow as pa
 import pytest
 
 from orchestration.extract.landing import land_batches
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.resources.dbt import PharmaDbtCliResource, dbt_env, dbt_executable, dbt_target
+from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from orchestration.warehouse.base import LoadRequest
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
@@ -79,18 +77,25 @@ def _write_project(root: Path) -> Path:
     return root
 
 
-def _dbt(project: Path, env: dict[str, str], *args: str) -> str:
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run(
-        [str(dbt), *args, "--project-dir", str(project), "--profiles-dir", str(project)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def _dbt_resource(project: Path, settings: Settings) -> PharmaDbtCliResource:
+    """The product's dbt resource on the throwaway project, with the environment and target
+    the emulator settings give (one instance: dagster-dbt asks dbt its version once)."""
+    return PharmaDbtCliResource(
+        project_dir=str(project),
+        profiles_dir=str(project),
+        target=dbt_target(settings),
+        dbt_executable=dbt_executable(),
+        environment=dbt_env(settings),
     )
-    if result.returncode != 0:
-        pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
-    return result.stdout
+
+
+def _dbt(dbt: PharmaDbtCliResource, project: Path, *args: str) -> str:
+    """Run dbt the way the product runs it; returns dbt's log messages."""
+    invocation = dbt.cli(list(args), raise_on_error=False, target_path=project / "target")
+    output = "\n".join(str(e.raw_event["info"].get("msg", "")) for e in invocation.stream_raw_events())
+    if not invocation.is_successful():
+        pytest.fail(f"dbt {' '.join(args)} failed:\n{output[-6000:]}")
+    return output
 
 
 def test_dbt_builds_models_on_the_emulator_from_a_published_raw_table(bigquery_emulator, warehouse, tmp_path):
@@ -117,19 +122,19 @@ def test_dbt_builds_models_on_the_emulator_from_a_published_raw_table(bigquery_e
         LoadRequest("raw_ops", "orders", landed.path, ("id",), "updated_at", "b1", orders.schema)
     )
     project = _write_project(tmp_path / "dbt")
-    env = {
-        **os.environ,
-        "DBT_TARGET": "bigquery-emulator",
-        "BIGQUERY_EMULATOR_HOST": bigquery_emulator.rest_url,
-        "GCP_PROJECT": bigquery_emulator.project,
-        "BIGQUERY_DATASET_PREFIX": warehouse.dataset_prefix,
-        "BIGQUERY_LOCATION": "US",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    settings = load_settings(
+        {
+            **bigquery_emulator.environment(),
+            "BIGQUERY_DATASET_PREFIX": warehouse.dataset_prefix,
+            "BIGQUERY_LOCATION": "US",
+        }
+    )
+    assert dbt_target(settings) == "bigquery-emulator"
 
-    assert "All checks passed" in _dbt(project, env, "debug")
-    _dbt(project, env, "build")
-    second = _dbt(project, env, "build")
+    dbt = _dbt_resource(project, settings)
+    assert "All checks passed" in _dbt(dbt, project, "debug")
+    _dbt(dbt, project, "build")
+    second = _dbt(dbt, project, "build")
 
     assert "MERGE" in second  # the incremental model took the merge path
     client = bigquery_emulator.client()

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from orchestration.demo.run import summarize
-from orchestration.resources.dbt import dbt_env, dbt_executable, dbt_target_dir
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.resources.dbt import dbt_resource
 from tests.pipeline.conftest import make_harness
 
 pytestmark = pytest.mark.slow
@@ -84,36 +81,22 @@ def test_pipeline_from_mariadb(mariadb_url, tmp_path, monkeypatch):
     assert_pipeline_reconciles(make_harness(mariadb_url, tmp_path, monkeypatch))
 
 
-def _dbt(harness, *args: str) -> dict:
-    env = {**os.environ, **dbt_env(harness.settings)}
-    completed = subprocess.run(
-        [
-            dbt_executable(),
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        env=env,
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:]
-    return json.loads((dbt_target_dir() / "run_results.json").read_text())
+def _dbt(harness, *args: str):
+    """dbt on the harness's warehouse the way the product runs it (the dbt resource); fails
+    the test with dbt's errors unless the command succeeds."""
+    return dbt_resource(harness.settings).cli(list(args)).wait()
 
 
 def assert_dbt_unit_tests_and_docs_pass(harness) -> None:
     results = _dbt(
         harness, "test", "--select", "test_type:unit", "--vars", '{"incremental_unit_tests": true}'
-    )
+    ).get_artifact("run_results.json")
     statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
     assert len(statuses) >= 5
     assert set(statuses.values()) == {"pass"}, statuses
     for logic in ("rfm", "clv", "churn"):
         assert any(logic in name for name in statuses), f"no unit test covers {logic}: {sorted(statuses)}"
-    _dbt(harness, "docs", "generate")
-    catalog = json.loads((dbt_target_dir() / "catalog.json").read_text())
+    docs = _dbt(harness, "docs", "generate")
+    catalog = json.loads((docs.target_path / "catalog.json").read_text())
     documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
     assert {"customer_360", "fact_orders", "dim_customers"} <= documented

@@ -1,4 +1,5 @@
-"""Every mart suite passes on a real build, and every one of its expectations fails on its defect.
+"""Every mart suite passes on a real build, and every one of its expectations fails on its defect;
+so does every dbt test on a mart (the rules the suites leave to dbt, see the end).
 
 The marts are built once, by one real ``daily_full_build`` run of the tiny demo (the same
 Dagster job, extraction and dbt build as production). Each mart's test works on its own
@@ -15,17 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
 from orchestration.assets import operational_db
 from orchestration.quality import CHECK_NAME, load_suites, run_suite_spec
 from orchestration.quality.spec import UNIQUENESS_TYPES, ExpectationSpec, SuiteSpec
-from orchestration.resources.dbt import prepare_manifest
+from orchestration.resources.dbt import (
+    PharmaDbtCliResource,
+    dbt_project,
+    dbt_resource,
+    dbt_target,
+    prepare_manifest,
+)
 from orchestration.settings import load_settings
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.pipeline.conftest import AS_OF_DATE, make_harness
@@ -36,6 +45,7 @@ from tests.quality.mutations import (
     TableDefect,
     column_types,
     defect_for,
+    is_numeric,
     is_temporal,
 )
 
@@ -205,3 +215,153 @@ def test_every_mart_expectation_fails_on_its_defect(
     marts_warehouse: OneConnectionWarehouse, table: str
 ) -> None:
     assert_every_mart_expectation_fails(marts_warehouse, load_suites()[("marts", table)])
+
+
+# dbt owns the marts' keys, not-null columns, accepted values and relationships (the suites
+# leave those rules to it, docs/quality.md): each of those dbt tests must fail on its defect
+# as the suites' entries do. The defects are planted together, one (row, column) each, and
+# dbt runs once per group, the way the product runs it (the dbt resource's cli):
+# - column rules (not_null, unique, accepted_values) change only their own column, each in
+#   a row of its own, so no defect can make another column's test fail;
+# - relationships change only the referencing column, on a copy where no parent changed.
+COLUMN_TESTS = ("not_null", "unique", "accepted_values")
+
+
+@dataclasses.dataclass(frozen=True)
+class DbtTest:
+    unique_id: str
+    kind: str
+    relation: str  # marts.<model>
+    column: str
+    values: tuple[Any, ...] = ()  # accepted_values
+    parent: str = ""  # relationships: the referenced relation...
+    field: str = ""  # ...and column
+
+
+def mart_dbt_tests(manifest: dict[str, Any]) -> list[DbtTest]:
+    nodes = manifest["nodes"]
+    tests = []
+    for node in nodes.values():
+        attached = nodes.get(node.get("attached_node") or "")
+        if node["resource_type"] != "test" or not attached or attached["fqn"][1] != "marts":
+            continue
+        kind, kwargs = node["test_metadata"]["name"], node["test_metadata"]["kwargs"]
+        assert kind in (*COLUMN_TESTS, "relationships"), f"{node['unique_id']}: add its defect here"
+        relation = f"marts.{attached['name']}"
+        if kind != "relationships":
+            tests.append(
+                DbtTest(
+                    node["unique_id"], kind, relation, node["column_name"], tuple(kwargs.get("values", ()))
+                )
+            )
+            continue
+        (parent_id,) = [n for n in node["depends_on"]["nodes"] if n != attached["unique_id"]]
+        parent = nodes[parent_id]
+        tests.append(
+            DbtTest(
+                node["unique_id"], kind, relation, node["column_name"],
+                parent=f"{parent['schema']}.{parent['name']}", field=kwargs["field"],
+            )
+        )  # fmt: skip
+    return tests
+
+
+def _seed_empty_marts(con) -> None:
+    """Enough clean rows in the marts the demo builds empty for four defects in a column."""
+    for table, select in SEED_ROWS.items():
+        if not con.execute(f"select count(*) from marts.{table}").fetchone()[0]:
+            for i in range(1, 5):
+                con.execute(
+                    f"insert into marts.{table} by name {select.replace('seed-activity-1', f'seed-activity-{i}')}"
+                )
+
+
+def _rows(con, test: DbtTest, used: dict[tuple[str, str], list[int]], count: int = 1) -> list[int]:
+    """``count`` rows of the test's table not yet changed in its column, with a value there."""
+    taken = used.setdefault((test.relation, test.column), [])
+    rows = con.execute(
+        f'select rowid from {test.relation} where "{test.column}" is not null '
+        f"and rowid not in (select unnest(?::bigint[])) order by rowid limit {count}",
+        [taken],
+    ).fetchall()
+    assert len(rows) == count, f"{test.unique_id}: {test.relation} has too few rows for its defect"
+    taken += [r[0] for r in rows]
+    return [r[0] for r in rows]
+
+
+def _outside(test: DbtTest, sql_type: str) -> str:
+    """A value of the column's type outside the accepted values."""
+    if is_numeric(sql_type):
+        return str(max(int(v) for v in test.values) + 1)
+    return "'not-an-accepted-value'"
+
+
+def _orphan(test: DbtTest, sql_type: str) -> str:
+    """A value of the column's type that the referenced column does not hold."""
+    if is_numeric(sql_type):
+        return f"(select max({test.field}) + 1000000 from {test.parent})"
+    if is_temporal(sql_type):
+        return f"(select max({test.field}) + interval 36500 day from {test.parent})::{sql_type}"
+    return "'orphan-key'"
+
+
+def plant_dbt_defect(con, test: DbtTest, used: dict[tuple[str, str], list[int]]) -> None:
+    schema, table = test.relation.split(".")
+    sql_type = con.execute(
+        "select data_type from information_schema.columns where table_schema = ? and table_name = ? "
+        "and column_name = ?",
+        [schema, table, test.column],
+    ).fetchone()[0]
+    column = f'"{test.column}"'
+    if test.kind == "unique":
+        row, other = _rows(con, test, used, 2)
+        value = f"(select {column} from {test.relation} where rowid = {other})"
+    else:
+        (row,) = _rows(con, test, used)
+        if test.kind == "not_null":
+            value = "null"
+        elif test.kind == "accepted_values":
+            value = _outside(test, sql_type)
+        else:
+            value = _orphan(test, sql_type)
+    con.execute(f"update {test.relation} set {column} = {value} where rowid = {row}")
+
+
+def dbt_test_statuses(dbt: PharmaDbtCliResource, target_path: Path, *select: str) -> dict[str, str]:
+    """Run data tests on the marts (or ``select``) through the product's dbt resource."""
+    args = ["test", "--select", *(select or ["path:models/marts"]), "--exclude", "test_type:unit"]
+    invocation = dbt.cli(args, raise_on_error=False, target_path=target_path)
+    invocation.wait()
+    return {r["unique_id"]: r["status"] for r in invocation.get_artifact("run_results.json")["results"]}
+
+
+@pytest.mark.timeout(1800)  # three dbt invocations, on a machine shared with other work
+def test_every_mart_dbt_test_fails_on_its_defect(built_marts: Path, tmp_path: Path) -> None:
+    manifest = dbt_project(dbt_target(load_settings({}))).manifest_path  # prepared by built_marts
+    tests = mart_dbt_tests(json.loads(manifest.read_text()))
+    assert {t.kind for t in tests} == {*COLUMN_TESTS, "relationships"}
+    changed = {(t.relation, t.column) for t in tests if t.kind == "relationships"}
+    referenced = {(t.parent, t.field) for t in tests if t.kind == "relationships"}
+    assert not changed & referenced, "a relationships defect would change another test's parent"
+
+    path = tmp_path / "warehouse.duckdb"
+    dbt = dbt_resource(load_settings({"DUCKDB_PATH": str(path)}))  # one resource: dbt --version once
+    statuses: dict[str, str] = {}
+    for group, kinds in (("columns", COLUMN_TESTS), ("relationships", ("relationships",))):
+        path.write_bytes(built_marts.read_bytes())
+        with duckdb.connect(str(path)) as con:
+            _seed_empty_marts(con)
+        if group == "columns":
+            # Every test passed on the clean build (built_marts); so must the seeded rows.
+            seeded = {f"marts.{table}" for table in SEED_ROWS}
+            clean = dbt_test_statuses(dbt, tmp_path / "dbt-clean", *(r.split(".")[1] for r in seeded))
+            assert {clean.get(t.unique_id) for t in tests if t.relation in seeded} == {"pass"}, clean
+        used: dict[tuple[str, str], list[int]] = {}
+        with duckdb.connect(str(path)) as con:
+            for test in tests:
+                if test.kind in kinds:
+                    plant_dbt_defect(con, test, used)
+        ran = dbt_test_statuses(dbt, tmp_path / f"dbt-{group}")
+        statuses |= {t.unique_id: ran.get(t.unique_id, "not run") for t in tests if t.kind in kinds}
+    not_failed = sorted(f"{uid}: {status}" for uid, status in statuses.items() if status != "fail")
+    assert not not_failed, "dbt tests that did not fail on their defect:\n" + "\n".join(not_failed)

@@ -1,5 +1,5 @@
 """Freshness SLAs: a controlled clock proves stale tables fail naming the lag, fresh ones pass;
-and dbt source freshness agrees with the SLA table."""
+and the SLA file is the only place that declares freshness."""
 
 from __future__ import annotations
 
@@ -113,26 +113,16 @@ def test_every_operational_table_and_mart_has_one_sla():
     assert marts == mart_models
 
 
-def test_dbt_source_freshness_matches_the_slas():
-    sources = yaml.safe_load(
-        (DBT_PROJECT_DIR / "models" / "staging" / "ops" / "_ops__sources.yml").read_text()
-    )
-    dbt_freshness = {
-        table["name"]: table["config"]["freshness"]
-        for source in sources["sources"]
-        for table in source["tables"]
-        if "freshness" in table.get("config", {})
-    }
-    for sla in load_slas():
-        for key in sla.assets:
-            if key.path[0] != "raw_ops":
-                continue
-            freshness = dbt_freshness[key.path[1]]
-            assert freshness["error_after"] == {"count": sla.max_lag_hours, "period": "hour"}, key
-            assert freshness["warn_after"] == {
-                "count": sla.warn_after.total_seconds() / 3600,
-                "period": "hour",
-            }, key
+def test_dbt_sources_leave_freshness_to_the_sla_file():
+    """expectations/freshness.yml is the one place for freshness: no dbt source declares its own."""
+    declaring = [
+        f"{path.name}: {source['name']}.{table['name']}"
+        for path in (DBT_PROJECT_DIR / "models").rglob("_*__sources.yml")
+        for source in yaml.safe_load(path.read_text())["sources"]
+        for table in [source, *source.get("tables", [])]
+        if "freshness" in table or "freshness" in (table.get("config") or {})
+    ]
+    assert declaring == []
 
 
 def test_optional_sla_for_undefined_assets_is_skipped_and_a_typo_is_an_error(tmp_path: Path):

@@ -6,7 +6,12 @@ The marts here are hand-built stand-ins with the contracted columns (dbt is not 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from orchestration.quality import run_suite
+from orchestration.settings import EXPECTATIONS_DIR
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 FIRST_BUILD, NEXT_BUILD = "2026-06-30 02:00:00", "2026-06-30 03:00:00"
@@ -33,6 +38,37 @@ def build_marts(warehouse: DuckDBWarehouse) -> None:
         con.execute("create table marts.dim_products as select id as product_id from raw_ops.products")
 
 
+# fact_orders' key uniqueness and its references are dbt tests (one owner per check, see
+# docs/quality.md); the engine still runs both kinds of entry for other suites. These tests
+# add the two entries back to the real fact_orders suite to prove the pushed-down SQL
+# (every row, sample keys) on a batched fact.
+TABLE_SCOPE_ENTRIES = [
+    {
+        "type": "expect_column_values_to_be_unique",
+        "class": "uniqueness",
+        "severity": "error",
+        "scope": "table",
+        "kwargs": {"column": "order_item_id"},
+    },
+    {
+        "type": "expect_column_values_to_exist_in_table",
+        "class": "referential_integrity",
+        "severity": "error",
+        "scope": "table",
+        "kwargs": {"column": "customer_sk", "to_table": "dim_customers", "to_column": "customer_sk"},
+    },
+]
+
+
+def fact_orders_suite_with_table_scope_entries(root: Path) -> Path:
+    """An expectations directory holding fact_orders' suite plus TABLE_SCOPE_ENTRIES."""
+    suite = yaml.safe_load((EXPECTATIONS_DIR / "marts" / "fact_orders.yml").read_text())
+    suite["expectations"] += TABLE_SCOPE_ENTRIES
+    (root / "marts").mkdir(parents=True)
+    (root / "marts" / "fact_orders.yml").write_text(yaml.safe_dump(suite, sort_keys=False))
+    return root
+
+
 def test_clean_marts_pass(warehouse: DuckDBWarehouse) -> None:
     build_marts(warehouse)
     for mart, batch in (("dim_customers", None), ("fact_orders", FIRST_BUILD)):
@@ -41,7 +77,7 @@ def test_clean_marts_pass(warehouse: DuckDBWarehouse) -> None:
         assert outcome.success, (mart, [r.summary() for r in outcome.failures])
 
 
-def test_mart_defects_fail_with_sample_keys(warehouse: DuckDBWarehouse) -> None:
+def test_mart_defects_fail_with_sample_keys(warehouse: DuckDBWarehouse, tmp_path: Path) -> None:
     build_marts(warehouse)
     with warehouse.connect() as con:
         bad_net, orphan = (
@@ -52,7 +88,12 @@ def test_mart_defects_fail_with_sample_keys(warehouse: DuckDBWarehouse) -> None:
             "update marts.fact_orders set net_amount = net_amount + 1 where order_item_id = ?", [bad_net]
         )
         con.execute("update marts.fact_orders set customer_sk = 'sk-none' where order_item_id = ?", [orphan])
-    outcome = run_suite(warehouse, "marts", "fact_orders")
+    outcome = run_suite(
+        warehouse,
+        "marts",
+        "fact_orders",
+        expectations_dir=fact_orders_suite_with_table_scope_entries(tmp_path / "expectations"),
+    )
     net = outcome.failed("expect_column_values_to_equal_expression", "net_amount")
     assert (
         len(net) == 1 and net[0].unexpected_count == 1 and net[0].sample_keys == ({"order_item_id": bad_net},)
@@ -67,7 +108,7 @@ def test_mart_defects_fail_with_sample_keys(warehouse: DuckDBWarehouse) -> None:
 
 
 def test_fact_suite_checks_the_latest_build_and_whole_table_rules_every_row(
-    warehouse: DuckDBWarehouse,
+    warehouse: DuckDBWarehouse, tmp_path: Path
 ) -> None:
     """An incremental run merged one line (newer _built_at): the row rules look at that line
     only, while row count, key uniqueness and references still cover every row."""
@@ -93,7 +134,12 @@ def test_fact_suite_checks_the_latest_build_and_whole_table_rules_every_row(
             "insert into marts.fact_orders select * from marts.fact_orders where order_item_id = ?",
             [duplicated],
         )
-    outcome = run_suite(warehouse, "marts", "fact_orders")
+    outcome = run_suite(
+        warehouse,
+        "marts",
+        "fact_orders",
+        expectations_dir=fact_orders_suite_with_table_scope_entries(tmp_path / "expectations"),
+    )
     assert outcome.batch_id == NEXT_BUILD and outcome.rows_validated == 1
     net = outcome.failed("expect_column_values_to_equal_expression", "net_amount")
     assert len(net) == 1 and net[0].sample_keys == ({"order_item_id": merged},)  # not old_bad

@@ -10,8 +10,6 @@ written: the raw table, the ledger and the landing folder are exactly as before.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 from collections.abc import Callable
 
 import duckdb
@@ -20,8 +18,8 @@ import sqlalchemy as sa
 
 from orchestration.demo.generator import Scale, generate
 from orchestration.lifecycle.deletes import ensure_deleted_keys_table
-from orchestration.resources.dbt import dbt_executable
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.resources.dbt import dbt_resource
+from orchestration.settings import load_settings
 from orchestration.warehouse.base import SchemaDriftError
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.reliability.helpers import DEMO_END, TABLES, compare_raw_with_source, extract_all
@@ -178,15 +176,11 @@ def test_schema_drift_on_the_source(server, request, tmp_path):
 
 
 def _dbt_run_staging(duckdb_path, target_path, model: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DBT_TARGET", "WAREHOUSE")}
-    env["DUCKDB_PATH"] = str(duckdb_path)
-    completed = subprocess.run(
-        [dbt_executable(), "run", "--select", model, "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target_path),
-         "--log-path", str(target_path)],
-        env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-3000:]
+    """``dbt run`` of one model on the DuckDB file, the way the product runs dbt (its resource)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("DBT_TARGET", raising=False)  # the DuckDB target, whatever the shell set
+        dbt = dbt_resource(load_settings({"DUCKDB_PATH": str(duckdb_path)}))
+        dbt.cli(["run", "--select", model], target_path=target_path).wait()
 
 
 def _source_subset_compare(url: str, duckdb_path, keep: Callable[[str], bool]) -> list[str]:
