@@ -17,8 +17,8 @@ from orchestration.lifecycle import deletes, forget, retention
 from orchestration.resources.ops_database import OperationalDatabaseResource
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings
-from orchestration.warehouse.sql import WarehouseSql
 from orchestration.sources import Sources, load_sources
+from orchestration.warehouse.sql import WarehouseSql
 
 GOVERNANCE_GROUP = "governance"
 

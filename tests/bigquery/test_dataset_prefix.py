@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from orchestration.extract.landing import land_batches
 from orchestration.lifecycle import forget, retention
 from orchestration.quality.runner import latest_batch_id
 from orchestration.warehouse.base import LoadRequest
 from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
-from orchestration.extract.landing import land_batches
 from tests.bigquery.conftest import emulator_warehouse
 
 pytestmark = pytest.mark.bigquery

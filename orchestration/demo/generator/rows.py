@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestration.demo import names, schema
 from orchestration.brazil import make_cnpjs
+from orchestration.demo import names, schema
 from orchestration.demo.generator.common import (
     DAY,
     FREE_SHIPPING_CENTS,

@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 import numpy as np
 
-from orchestration.demo import names, schema
 from orchestration.brazil import make_cnpjs
+from orchestration.demo import names, schema
 from orchestration.demo.generator.bulk import BulkWriter
 from orchestration.demo.generator.common import (
     DAY,
