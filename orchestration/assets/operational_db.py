@@ -51,7 +51,7 @@ def _build_extraction_asset(sources: Sources, table: str) -> dg.AssetsDefinition
                 warehouse.get(),
                 sources,
                 table,
-                raw_schema=RAW_SCHEMA,
+                raw_schema=warehouse.schema_name(RAW_SCHEMA),
                 landing_dir=DATA_DIR / "landing",
                 batch_id=f"{context.run_id}:{table}",
                 lookback=dt.timedelta(seconds=ops_db.lookback_seconds),
