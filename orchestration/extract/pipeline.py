@@ -15,8 +15,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from orchestration.extract.arrow_types import reflect_arrow_schema
+from orchestration.extract.future_rows import FutureRows, find_future_rows
 from orchestration.extract.landing import discard_landing_file, land_batches, prepare_landing_file
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_FIELD_CHARS
+from orchestration.extract.mark_guard import DEFAULT_CLOCK_TOLERANCE, MarkGuard, read_mark_guard
 from orchestration.extract.quarantine import Quarantine
 from orchestration.extract.readers import ExtractRequest, stream_changed_rows
 from orchestration.sources import Sources, check_table_against_source
@@ -34,9 +36,21 @@ class ExtractionOutcome:
     load: LoadResult
     landed_bytes: int
     duration_s: float
+    guard: MarkGuard | None = None  # None for a targeted re-read (repair)
+    future: FutureRows | None = None
+    batch_max_cursor: dt.datetime | None = None
+    keys_requested: int | None = None  # a targeted re-read: how many keys were asked for
+
+    @property
+    def held_back_s(self) -> float:
+        """How far the new mark stays behind the newest cursor read (0 when it is not)."""
+        mark, newest = self.load.high_water_mark, self.batch_max_cursor
+        if mark is None or newest is None or newest <= mark:
+            return 0.0
+        return (newest - mark).total_seconds()
 
     def metadata(self) -> dict[str, object]:
-        return {
+        metadata: dict[str, object] = {
             "rows_extracted": self.load.rows_landed,
             "rows_inserted": self.load.rows_inserted,
             "rows_rejected": self.load.rows_rejected,
@@ -48,6 +62,26 @@ class ExtractionOutcome:
             "columns_added": ", ".join(self.load.columns_added) or "none",
             "duration_s": round(self.duration_s, 3),
         }
+        if self.keys_requested is not None:
+            metadata["keys_requested"] = self.keys_requested
+        if self.guard is not None:
+            oldest = self.guard.oldest_open
+            metadata |= {
+                "source_clock": _iso(self.guard.source_clock),
+                "mark_guard": self.guard.method,
+                "mark_held_back_s": round(self.held_back_s, 3),
+                "mark_held_back_by": self.guard.held_back_by() if self.held_back_s else "nothing",
+                "oldest_open_transaction": oldest.describe() if oldest else "none",
+                "oldest_open_transaction_age_s": round(oldest.age_s, 1) if oldest else 0.0,
+                "hidden_sessions": self.guard.hidden_sessions,
+            }
+        if self.future is not None:
+            metadata |= {
+                "rows_future_stamped": self.future.rows,
+                "future_stamped_keys": ", ".join(map(str, self.future.sample_keys)) or "none",
+                "rows_null_cursor": self.future.null_cursors,
+            }
+        return metadata
 
 
 def _iso(value: dt.datetime | None) -> str:
@@ -77,8 +111,15 @@ def extract_table(
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
     key_columns: tuple[str, ...] | None = None,
     exclude_columns: tuple[str, ...] = (),
+    clock_tolerance: dt.timedelta = DEFAULT_CLOCK_TOLERANCE,
+    keys: tuple[int, ...] | None = None,
 ) -> ExtractionOutcome:
-    """``key_columns`` None = the source's primary key; ``exclude_columns`` are never selected."""
+    """``key_columns`` None = the source's primary key; ``exclude_columns`` are never selected.
+
+    ``keys``: re-read exactly these keys (completeness repair) instead of what changed since
+    the mark; such a batch publishes through the same atomic path but never moves the mark,
+    since it did not read everything up to it.
+    """
     started = time.perf_counter()
     landing_file = prepare_landing_file(landing_dir, raw_schema, table, batch_id)
     arrow_schema = reflect_arrow_schema(engine, table)
@@ -89,9 +130,13 @@ def extract_table(
         raise ValueError(f"source table {table!r} has no cursor column {cursor_column!r}")
     # Fail on incompatible drift before reading a single row.
     warehouse.check_schema(raw_schema, table, arrow_schema)
-    mark = None if full_refresh else warehouse.high_water_mark(raw_schema, table)
-    # Re-read a short window before the mark: a transaction that committed late with an
-    # earlier updated_at is still caught, and the publish skips rows already loaded.
+    previous = warehouse.high_water_mark(raw_schema, table)
+    # Read before the data: see mark_guard.py for why that order makes the ceiling safe.
+    guard = read_mark_guard(engine, clock_tolerance) if keys is None else None
+    ceiling = guard.ceiling(previous) if guard is not None else previous
+    mark = None if full_refresh else previous
+    # Re-read a short window before the mark: a writer whose clock trails the server's is
+    # still caught, and the publish skips rows already loaded.
     since = mark - lookback if mark is not None else None
     key_columns = key_columns or primary_key(engine, table)
     quarantine = Quarantine(
@@ -108,7 +153,10 @@ def extract_table(
         since=since,
         chunk_rows=chunk_rows,
         quarantine=quarantine,
+        key_column=key_columns[0],
+        keys=keys,
     )
+    future = None
     try:
         landed = land_batches(stream_changed_rows(engine, request), arrow_schema, landing_file, cursor_column)
         rejected_file = quarantine.close()
@@ -119,6 +167,10 @@ def extract_table(
                     "store rejected rows yet; nothing was published rather than dropping them silently"
                 )
             quarantine.enforce(landed.rows, max_rejected_fraction, warehouse.rejected_keys(raw_schema, table))
+        if guard is not None:
+            future = find_future_rows(
+                landed.path, key_columns[0], cursor_column, guard.source_clock + clock_tolerance
+            )
         load = warehouse.publish(
             LoadRequest(
                 dataset=raw_schema,
@@ -129,6 +181,7 @@ def extract_table(
                 batch_id=batch_id,
                 arrow_schema=arrow_schema,
                 rejected_file=rejected_file,
+                mark_ceiling=ceiling,
             )
         )
     finally:
@@ -141,6 +194,10 @@ def extract_table(
         load=load,
         landed_bytes=landed.bytes,
         duration_s=time.perf_counter() - started,
+        guard=guard,
+        future=future,
+        batch_max_cursor=landed.max_cursor,
+        keys_requested=len(keys) if keys is not None else None,
     )
 
 

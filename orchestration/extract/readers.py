@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from orchestration.extract.arrow_types import to_arrow
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS
+from orchestration.extract.mark_guard import EXTRACT_APPLICATION_NAME
 from orchestration.extract.quarantine import Quarantine
 
 
@@ -41,13 +42,35 @@ class ExtractRequest:
     table: str
     schema: pa.Schema
     cursor_column: str
-    since: dt.datetime | None  # inclusive lower bound on cursor_column; None = everything
+    # Inclusive lower bound on cursor_column; None = everything. Rows whose cursor is NULL
+    # are read on every run (no mark can say they were seen; the publish keeps each distinct
+    # version once), see docs/reliability.md.
+    since: dt.datetime | None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     # Sets aside rows that cannot be converted faithfully (see quarantine.py); None = fail.
     quarantine: Quarantine | None = None
+    # A targeted re-read (completeness repair): exactly these values of key_column, whatever
+    # their cursor; ``since`` is then ignored.
+    key_column: str | None = None
+    keys: tuple[int, ...] | None = None
+
+
+# Keys per statement of a targeted re-read: a literal list this long is cheap to parse on
+# every server and keeps each statement well under packet and parameter limits.
+KEYS_PER_STATEMENT = 5_000
 
 
 def stream_changed_rows(engine: sa.Engine, request: ExtractRequest) -> Iterator[pa.RecordBatch]:
+    if request.keys is not None:
+        keys = sorted(set(request.keys))
+        for start in range(0, len(keys), KEYS_PER_STATEMENT):
+            chunk = replace(request, keys=tuple(keys[start : start + KEYS_PER_STATEMENT]))
+            yield from _stream(engine, chunk)
+        return
+    yield from _stream(engine, request)
+
+
+def _stream(engine: sa.Engine, request: ExtractRequest) -> Iterator[pa.RecordBatch]:
     dialect = engine.dialect.name
     if dialect == "postgresql" and engine.dialect.driver == "psycopg":
         batches = _stream_postgres_copy(engine, request)
@@ -76,8 +99,12 @@ def _select(engine: sa.Engine, request: ExtractRequest) -> sa.Select:
             col = sa.case((is_number, formatted), else_=col).label(field.name)
         columns.append(col)
     stmt = sa.select(*columns)
-    if request.since is not None:
-        stmt = stmt.where(table.c[request.cursor_column] >= sa.bindparam("since", request.since))
+    if request.keys is not None:
+        key = sa.column(request.key_column)
+        stmt = stmt.where(key.in_([int(k) for k in request.keys]))
+    elif request.since is not None:
+        cursor = table.c[request.cursor_column]
+        stmt = stmt.where(sa.or_(cursor >= sa.bindparam("since", request.since), cursor.is_(None)))
     return stmt
 
 
@@ -118,7 +145,8 @@ def _stream_generic(engine: sa.Engine, request: ExtractRequest) -> Iterator[pa.R
 def _stream_mysql_sscursor(engine: sa.Engine, request: ExtractRequest) -> Iterator[pa.RecordBatch]:
     import pymysql.cursors
 
-    compiled = _select(engine, request).compile(engine)
+    # render_postcompile: a targeted re-read's IN list becomes plain parameters PyMySQL can bind.
+    compiled = _select(engine, request).compile(engine, compile_kwargs={"render_postcompile": True})
     raw = engine.raw_connection()
     try:
         cursor = raw.driver_connection.cursor(pymysql.cursors.SSCursor)
@@ -172,10 +200,14 @@ def _copy_query(request: ExtractRequest):
 
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in request.schema.names)
     query = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier(request.table))
-    if request.since is not None:
-        # COPY takes no bind parameters; sql.Literal quotes the value client-side.
-        query = sql.SQL("{} WHERE {} >= {}").format(
-            query, sql.Identifier(request.cursor_column), sql.Literal(request.since)
+    # COPY takes no bind parameters; sql.Literal quotes each value client-side.
+    if request.keys is not None:
+        keys = sql.SQL(", ").join(sql.Literal(int(k)) for k in request.keys)
+        query = sql.SQL("{} WHERE {} IN ({})").format(query, sql.Identifier(request.key_column), keys)
+    elif request.since is not None:
+        cursor = sql.Identifier(request.cursor_column)
+        query = sql.SQL("{} WHERE ({} >= {} OR {} IS NULL)").format(
+            query, cursor, sql.Literal(request.since), cursor
         )
     return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
 
@@ -247,7 +279,7 @@ def _psql_connection(engine: sa.Engine) -> tuple[str, dict[str, str]]:
     _, params = engine.dialect.create_connect_args(engine.url)
     params = {k: v for k, v in params.items() if v is not None and isinstance(v, str | int)}
     password = params.pop("password", None)
-    env = {**os.environ, "PGCLIENTENCODING": "UTF8", "PGAPPNAME": "pharma-extract"}
+    env = {**os.environ, "PGCLIENTENCODING": "UTF8", "PGAPPNAME": EXTRACT_APPLICATION_NAME}
     if password is not None:
         env["PGPASSWORD"] = str(password)  # not on the command line, where ps would show it
     return make_conninfo("", **{k: str(v) for k, v in params.items()}), env

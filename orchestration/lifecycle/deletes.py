@@ -119,17 +119,32 @@ def reconcile_table(
             f"refusing to record more than {max_deleted_fraction:.0%} as deleted. Check OPS_DATABASE_URL "
             "points at the right database; raise max_deleted_fraction for a deliberate mass delete"
         )
-    if deleted:
-        sql.transaction(
-            [
-                (
-                    f"insert into {sql.relation(raw_schema, DELETED_KEYS)} (table_name, id, detected_at, batch_id) "
-                    f"select $table_name, id, $detected_at, $batch_id from {sql.unnest('ids', 'id')}",
-                    {"table_name": table, "detected_at": detected_at, "batch_id": batch_id, "ids": deleted},
-                )
-            ]
-        )
+    record_deleted_keys(sql, raw_schema, table, deleted, batch_id=batch_id, detected_at=detected_at)
     return ReconciliationResult(table, counted.count, len(raw_keys), deleted)
+
+
+def record_deleted_keys(
+    sql: WarehouseSql,
+    raw_schema: str,
+    table: str,
+    keys: list[int],
+    *,
+    batch_id: str,
+    detected_at: dt.datetime,
+) -> None:
+    """Record ``keys`` of ``table`` as hard-deleted at the source, in one statement."""
+    if not keys:
+        return
+    ensure_deleted_keys_table(sql, raw_schema)
+    sql.transaction(
+        [
+            (
+                f"insert into {sql.relation(raw_schema, DELETED_KEYS)} (table_name, id, detected_at, batch_id) "
+                f"select $table_name, id, $detected_at, $batch_id from {sql.unnest('ids', 'id')}",
+                {"table_name": table, "detected_at": detected_at, "batch_id": batch_id, "ids": keys},
+            )
+        ]
+    )
 
 
 class _Counter:

@@ -303,3 +303,26 @@ def _ensure_audit_table(sql: WarehouseSql) -> None:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def forgotten_subject_ids(sql: WarehouseSql, sources: Sources | None = None) -> frozenset[int]:
+    """Customer ids already erased in raw: rows whose name-like column holds FORGOTTEN_NAME.
+
+    The completeness reconciliation leaves such subjects' rows alone: where the source still
+    holds them in clear, re-extracting them would bring the personal data back.
+    """
+    ids: set[int] = set()
+    for target in personal_data(sources or load_sources()):
+        if target.schema != "raw_ops":
+            continue
+        named = [c for c, becomes in target.columns.items() if becomes == NAME]
+        existing = _columns_or_none(sql, target.schema, target.table)
+        if not named or existing is None or named[0] not in existing:
+            continue
+        rows = sql.rows(
+            f"select distinct {target.subject_column} from {sql.relation(target.schema, target.table)} "
+            f"where {named[0]} = $forgotten",
+            {"forgotten": FORGOTTEN_NAME},
+        )
+        ids.update(int(r[0]) for r in rows if r[0] is not None)
+    return frozenset(ids)

@@ -43,6 +43,9 @@ class LoadRequest:
     # transaction into <dataset>._rejected_rows. The high-water mark stops at the earliest
     # rejected cursor so a rejected row is read again until it is fixed at the source.
     rejected_file: Path | None = None
+    # The highest mark this batch may publish (orchestration/extract/mark_guard.py): the
+    # source's clock or its oldest open transaction, whichever is earlier. None = no cap.
+    mark_ceiling: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -117,17 +120,36 @@ def is_compatible_change(old: pa.DataType, new: pa.DataType) -> bool:
 
 
 def next_high_water_mark(
-    previous: dt.datetime | None, batch_max: dt.datetime | None, min_rejected: dt.datetime | None
+    previous: dt.datetime | None,
+    batch_max: dt.datetime | None,
+    min_rejected: dt.datetime | None,
+    ceiling: dt.datetime | None = None,
 ) -> dt.datetime | None:
-    """The mark after a publish: never backwards, never past the earliest rejected row.
+    """The mark after a publish: never past the ceiling, nor past the earliest rejected row.
 
     A rejected row must not be skipped forever: while one is outstanding the mark stays at
     or below its cursor, so the next run (which reads from mark - lookback) sees it again.
+    The mark does not go backwards, except down to the ceiling: a mark that a future-stamped
+    row carried ahead of the source's clock (before the ceiling existed, or after the clock
+    was set back) comes back to what can be promised. A lower mark only means re-reading
+    rows that the publish then skips.
     """
     candidate = batch_max
     if min_rejected is not None:
         candidate = min_rejected if candidate is None else min(candidate, min_rejected)
-    return max(filter(None, (previous, candidate)), default=None)
+    mark = max(filter(None, (previous, candidate)), default=None)
+    if ceiling is not None and mark is not None and mark > ceiling:
+        mark = ceiling
+    return mark
+
+
+# The table's mark is the one its latest batch published (not the maximum ever published:
+# a mark may come back down to its ceiling, see next_high_water_mark).
+def latest_mark_sql(ledger: str, table_param: str = "$table") -> str:
+    return (
+        f"select high_water_mark from {ledger} where table_name = {table_param} "
+        "order by loaded_at desc, high_water_mark desc limit 1"
+    )
 
 
 def plan_schema_change(

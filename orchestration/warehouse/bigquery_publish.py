@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orchestration.warehouse.base import LOAD_LEDGER, LoadRequest
+from orchestration.warehouse.base import LOAD_LEDGER, LoadRequest, latest_mark_sql
 from orchestration.warehouse.bigquery_emulator_gaps import emulator_ddl_type, emulator_sync_catalog
 from orchestration.warehouse.bigquery_staging import BatchStats
 from orchestration.warehouse.bigquery_types import (
@@ -50,11 +50,8 @@ LEDGER_SCHEMA = (
 def ledger_high_water_mark(sql: BigQuerySql, dataset: str, table: str) -> dt.datetime | None:
     if not sql.table_exists(dataset, LOAD_LEDGER):
         return None
-    rows = sql.rows(
-        f"select max(high_water_mark) from {sql.relation(dataset, LOAD_LEDGER)} where table_name = $table_name",
-        {"table_name": table},
-    )
-    return naive_utc(rows[0][0])
+    rows = sql.rows(latest_mark_sql(sql.relation(dataset, LOAD_LEDGER)), {"table": table})
+    return naive_utc(rows[0][0]) if rows else None
 
 
 # -- DDL (outside the transaction: BigQuery allows no DDL on permanent tables in one) -----
@@ -140,15 +137,28 @@ def publish_script(
     """
     names = request.arrow_schema.names
     cursor = quote(request.cursor_column)
-    key_match = " and ".join(f"r.{quote(c)} = s.{quote(c)}" for c in request.key_columns)
-    # A NULL cursor must still match itself, or a re-run would insert such rows again.
-    key_match = f"{key_match} and r.{cursor} is not distinct from s.{cursor}"
+    # Already in raw = a version with the same key and the same value in every column (NULL
+    # matching NULL): a re-read adds nothing, a row changed without its cursor is a new version.
+    key_match = " and ".join(
+        [f"r.{quote(c)} = s.{quote(c)}" for c in request.key_columns]
+        + [f"r.{quote(n)} is not distinct from s.{quote(n)}" for n in names if n not in request.key_columns]
+    )
     if stats.cursor_min is not None and not stats.cursor_has_nulls:
         # A literal bound lets BigQuery prune the raw table's older partitions.
         key_match = f"r.{cursor} >= {cursor_literal(stats.cursor_min)} and {key_match}"
     is_new = f"not exists (select 1 from {quote(raw_ref)} as r where {key_match})"
     table_name = string_literal(request.table)
     batch_id = string_literal(request.batch_id)
+    # The latest batch's mark (see base.latest_mark_sql), moved on by this batch's newest
+    # cursor, never past the ceiling (base.next_high_water_mark says why it may come down).
+    new_mark = f"""(select max(mark) from (
+     select (select high_water_mark from {quote(ledger_ref)} where table_name = {table_name}
+             order by loaded_at desc, high_water_mark desc limit 1) as mark
+     union all
+     select cast(max(s.{cursor}) as timestamp) from {quote(staging_ref)} as s
+  ))"""
+    if request.mark_ceiling is not None:
+        new_mark = f"least({new_mark}, {cursor_literal(request.mark_ceiling)})"
     return f"""
 begin transaction;
 
@@ -158,11 +168,7 @@ select
   {table_name},
   {batch_id},
   {string_literal(request.cursor_column)},
-  (select max(mark) from (
-     select high_water_mark as mark from {quote(ledger_ref)} where table_name = {table_name}
-     union all
-     select cast(max(s.{cursor}) as timestamp) from {quote(staging_ref)} as s
-  )),
+  {new_mark},
   (select count(*) from {quote(staging_ref)}),
   (select count(*) from {quote(staging_ref)} as s where {is_new}),
   current_timestamp();

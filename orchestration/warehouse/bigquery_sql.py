@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from orchestration.warehouse.bigquery_emulator_gaps import emulator_inline_parameters
 from orchestration.warehouse.bigquery_types import query_parameter, quote
+from orchestration.warehouse.row_hash import BigQueryHash
 from orchestration.warehouse.sql import PARAMETER, ColumnType, Params, Statement, used_params
 
 if TYPE_CHECKING:
@@ -164,6 +165,9 @@ class BigQuerySql:
 
     def unnest(self, parameter: str, column: str) -> str:
         return f"unnest(${parameter}) as {quote(column)}"
+
+    def row_hash(self) -> BigQueryHash:
+        return BigQueryHash()
 
     def column_type(self, kind: ColumnType) -> str:
         return kind

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from orchestration.warehouse.row_hash import DuckDBHash
 from orchestration.warehouse.sql import ColumnType, Params, Statement, used_params
 
 Connect = Callable[..., AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -127,6 +128,9 @@ class DuckDBSql:
 
     def unnest(self, parameter: str, column: str) -> str:
         return f"unnest(${parameter}) as _unnested({quote(column)})"
+
+    def row_hash(self) -> DuckDBHash:
+        return DuckDBHash()
 
     def column_type(self, kind: ColumnType) -> str:
         return _COLUMN_TYPES[kind]

@@ -25,6 +25,7 @@ from orchestration.warehouse.base import (
     STATE_TABLE,
     LoadRequest,
     LoadResult,
+    latest_mark_sql,
     next_high_water_mark,
     plan_schema_change,
 )
@@ -135,10 +136,8 @@ class DuckDBWarehouse:
         with self.sql().reading() as sql:
             if not sql.table_exists(dataset, LOAD_LEDGER):
                 return None
-            return sql.rows(
-                f"select max(high_water_mark) from {sql.relation(dataset, LOAD_LEDGER)} where table_name = $table",
-                {"table": table},
-            )[0][0]
+            rows = sql.rows(latest_mark_sql(sql.relation(dataset, LOAD_LEDGER)), {"table": table})
+            return rows[0][0] if rows else None
 
     def row_count(self, dataset: str, table: str) -> int:
         sql = self.sql()
@@ -181,10 +180,10 @@ class DuckDBWarehouse:
                 "table_name varchar not null, batch_id varchar not null, cursor_column varchar, "
                 "high_water_mark timestamp, rows_landed bigint, rows_inserted bigint, loaded_at timestamp)"
             )
-            previous = con.execute(
-                f"select max(high_water_mark) from {_q(dataset)}.{_q(LOAD_LEDGER)} where table_name = ?",
-                [table],
-            ).fetchone()[0]
+            found = con.execute(
+                latest_mark_sql(f"{_q(dataset)}.{_q(LOAD_LEDGER)}", "$table"), {"table": table}
+            ).fetchone()
+            previous = found[0] if found else None
             existing = self._table_schema(con, dataset, table)
             to_add, to_widen = plan_schema_change(f"{dataset}.{table}", existing, request.arrow_schema)
 
@@ -202,15 +201,23 @@ class DuckDBWarehouse:
                     con.execute(f"alter table {target} add column {_q(f.name)} {duckdb_type(f.type)}")
                 for f in to_widen:
                     con.execute(f"alter table {target} alter column {_q(f.name)} type {duckdb_type(f.type)}")
+                cursor = _q(request.cursor_column)
                 stats = con.execute(
-                    f"select count(*), max({_q(request.cursor_column)}), min({_q(request.cursor_column)}) "
-                    f"from {landed}"
+                    f"select count(*), max({cursor}), min({cursor}), count(*) - count({cursor}) from {landed}"
                 ).fetchone()
-                rows_landed, batch_max, batch_min = stats
+                rows_landed, batch_max, batch_min, null_cursors = stats
                 names = request.arrow_schema.names
                 column_list = ", ".join(_q(n) for n in names)
+                # A landed row is already in raw when a version with the same key holds the same
+                # value in every column: a re-read (lookback, retry, repair) adds nothing, while a
+                # row changed without touching its cursor is a new version. NULLs match NULLs.
                 key_match = " and ".join(
-                    f"r.{_q(c)} = s.{_q(c)}" for c in (*request.key_columns, request.cursor_column)
+                    [f"r.{_q(c)} = s.{_q(c)}" for c in request.key_columns]
+                    + [
+                        f"r.{_q(n)} is not distinct from s.{_q(n)}"
+                        for n in names
+                        if n not in request.key_columns
+                    ]
                 )
                 select_landed = (
                     f"insert into {target} ({column_list}, _batch_id, _loaded_at) "
@@ -221,21 +228,28 @@ class DuckDBWarehouse:
                     raw_max = con.execute(
                         f"select max({_q(request.cursor_column)}) from {target}"
                     ).fetchone()[0]
-                if raw_max is None or batch_min is None or batch_min > raw_max:
-                    # A duplicate needs the same key and cursor; every landed cursor is past the
-                    # newest raw one (a first load, or no lookback overlap), so nothing can match.
+                if (
+                    existing is None
+                    or rows_landed == 0
+                    or (not null_cursors and (raw_max is None or batch_min > raw_max))
+                ):
+                    # A duplicate needs the same cursor; every landed cursor is past the newest
+                    # raw one (a first load, or no lookback overlap), so nothing can match.
                     # Skipping the anti-join saves its hash table, the largest memory of a big load.
                     inserted = con.execute(select_landed, [request.batch_id]).fetchone()[0]
                 else:
-                    # Only raw rows at or after the batch's lowest cursor can be duplicates, and
-                    # DuckDB's zone maps skip the rest, so the anti-join costs what the batch costs.
+                    # Only raw rows at or after the batch's lowest cursor (or without one) can be
+                    # duplicates, and DuckDB's zone maps skip the rest, so the anti-join costs what
+                    # the batch costs.
+                    window = f"r.{cursor} >= ? or r.{cursor} is null" if batch_min is not None else "true"
+                    params = [request.batch_id] + ([batch_min] if batch_min is not None else [])
                     inserted = con.execute(
                         f"{select_landed} where not exists (select 1 from {target} r "
-                        f"where r.{_q(request.cursor_column)} >= ? and {key_match})",
-                        [request.batch_id, batch_min],
+                        f"where ({window}) and {key_match})",
+                        params,
                     ).fetchone()[0]
                 rows_rejected, min_rejected = self._publish_rejected(con, request)
-                new_mark = next_high_water_mark(previous, batch_max, min_rejected)
+                new_mark = next_high_water_mark(previous, batch_max, min_rejected, request.mark_ceiling)
                 con.execute(
                     f"insert into {_q(dataset)}.{_q(LOAD_LEDGER)} values (?, ?, ?, ?, ?, ?, now()::timestamp)",
                     [table, request.batch_id, request.cursor_column, new_mark, rows_landed, inserted],

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     import pandas as pd
 
+    from orchestration.warehouse.row_hash import RowHashDialect
+
 Params = Mapping[str, Any]
 Statement = tuple[str, Params]
 ColumnType = Literal["string", "int64", "timestamp"]
@@ -114,6 +116,10 @@ class WarehouseSql(Protocol):
 
     def column_type(self, kind: ColumnType) -> str:
         """The DDL type name for a column of ``kind``."""
+        ...
+
+    def row_hash(self) -> RowHashDialect:
+        """The canonical row hash's SQL on this warehouse (orchestration/warehouse/row_hash.py)."""
         ...
 
 

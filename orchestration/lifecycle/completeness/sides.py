@@ -1,0 +1,193 @@
+"""The two sides of a completeness comparison: the source table and raw's latest versions.
+
+Each side answers the same three questions in its own database's SQL, so no row travels
+to Python unless its key range already differs:
+
+* ``span()``: the lowest and highest key and the row count;
+* ``buckets(ranges, lo, width)``: per bucket ``(key - lo) div width`` of the given key
+  ranges, the row count and the two sums of the row hash (orchestration/warehouse/row_hash.py);
+* ``rows(ranges)``: per key, its hash and one extra value (the source's cursor, or raw's
+  data subject), in key order; only ever asked for ranges that differ.
+
+Key ranges are half-open ``[start, stop)`` and written into the SQL as integer literals
+(keys are integers by construction: the caller refuses other key types).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from orchestration.warehouse.row_hash import HashedColumn, RowHashDialect
+from orchestration.warehouse.sql import WarehouseSql
+
+Range = tuple[int, int]
+BucketStats = dict[int, tuple[int, int, int]]  # bucket -> (rows, sum h1, sum h2)
+
+
+def ranges_filter(key: str, ranges: Sequence[Range]) -> str:
+    if not ranges:
+        return "1 = 0"
+    return "(" + " or ".join(f"({key} >= {int(a)} and {key} < {int(b)})" for a, b in ranges) + ")"
+
+
+@dataclass(frozen=True)
+class HashedRelation:
+    """How one side hashes: the relation (with the range filter applied inside it), the
+    key, the extra column and the hashed columns, all in one dialect."""
+
+    dialect: RowHashDialect
+    key: str  # quoted
+    extra: str  # quoted column returned next to the hash by rows()
+    columns: list[tuple[str, HashedColumn]]  # (quoted expression, kind)
+
+    def hashed(self, relation: str) -> str:
+        d = self.dialect
+        h1, h2 = d.hash_parts("h")
+        text = d.row_text(self.columns)
+        return (
+            f"select k, x, {h1} as h1, {h2} as h2 from ("
+            f"select {self.key} as k, {self.extra} as x, {d.md5_hex(text)} as h from {relation}"
+            ") hashed"
+        )
+
+    def buckets_sql(self, relation: str, lo: int, width: int) -> str:
+        bucket = self.dialect.int_div(f"k - {int(lo)}", int(width))
+        return (
+            f"select {bucket} as b, count(*) as n, sum(h1) as s1, sum(h2) as s2 "
+            f"from ({self.hashed(relation)}) parts group by {bucket}"
+        )
+
+    def rows_sql(self, relation: str) -> str:
+        return f"select k, x, h1, h2 from ({self.hashed(relation)}) parts order by k"
+
+    def span_sql(self, relation: str) -> str:
+        return f"select min({self.key}), max({self.key}), count(*) from {relation}"
+
+
+def _buckets(rows: Sequence[Sequence[Any]]) -> BucketStats:
+    return {int(b): (int(n), int(s1), int(s2)) for b, n, s1, s2 in rows}
+
+
+class SourceSide:
+    """The operational table, read through the DBAPI cursor of a SQLAlchemy engine.
+
+    Plain DBAPI ``execute(sql)`` without parameters: no driver then reads ``%`` or ``:``
+    in the SQL (a date format, a timestamp literal) as a placeholder.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        hashed: HashedRelation,
+        table: str,
+        where: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._hashed = hashed
+        self._table = table
+        self._where = where
+
+    def _relation(self, ranges: Sequence[Range] | None) -> str:
+        conditions = [
+            c for c in (self._where, ranges_filter(self._hashed.key, ranges) if ranges else None) if c
+        ]
+        where = f" where {' and '.join(conditions)}" if conditions else ""
+        return f"(select * from {self._table}{where}) src"
+
+    def _query(self, sql: str) -> list[tuple]:
+        raw = self._engine.raw_connection()
+        try:
+            dialect = self._engine.dialect.name
+            cursor = raw.cursor()
+            try:
+                if dialect == "sqlite":
+                    driver = raw.driver_connection
+                    driver.create_function("md5", 1, _md5, deterministic=True)
+                    driver.create_function("hex_to_int", 1, _hex_to_int, deterministic=True)
+                elif dialect in ("mysql", "mariadb"):
+                    cursor.execute("set time_zone = '+00:00'")
+                cursor.execute(sql)
+                return [tuple(r) for r in cursor.fetchall()]
+            finally:
+                cursor.close()
+                raw.rollback()
+        finally:
+            raw.close()
+
+    def span(self) -> tuple[int | None, int | None, int]:
+        lo, hi, n = self._query(self._hashed.span_sql(self._relation(None)))[0]
+        return (None if lo is None else int(lo), None if hi is None else int(hi), int(n))
+
+    def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats:
+        return _buckets(self._query(self._hashed.buckets_sql(self._relation(ranges), lo, width)))
+
+    def rows(self, ranges: Sequence[Range]) -> list[tuple]:
+        return self._query(self._hashed.rows_sql(self._relation(ranges)))
+
+
+class RawSide:
+    """Raw's latest version of each key, as staging sees it (macros/latest_version.sql and
+    macros/lifecycle.sql): newest cursor, then newest load; a key recorded as hard-deleted
+    after that version was loaded is not there."""
+
+    def __init__(
+        self,
+        sql: WarehouseSql,
+        hashed: HashedRelation,
+        *,
+        dataset: str,
+        table: str,
+        cursor: str,
+        deleted_keys: str | None,
+        where: str | None = None,
+    ) -> None:
+        self._sql = sql
+        self._hashed = hashed
+        self._dataset = dataset
+        self._table = table
+        self._cursor = cursor
+        self._deleted_keys = deleted_keys  # the table, or None when no deletion was ever recorded
+        self._where = where
+
+    def _relation(self, ranges: Sequence[Range] | None) -> str:
+        sql, key = self._sql, self._hashed.key
+        inner = f" where {ranges_filter('v.' + key, ranges)}" if ranges else ""
+        ranked = (
+            f"select v.*, row_number() over (partition by v.{key} "
+            f"order by v.{sql.quote(self._cursor)} desc nulls last, v._loaded_at desc) as _version_rank "
+            f"from {sql.relation(self._dataset, self._table)} as v{inner}"
+        )
+        conditions = ["latest._version_rank = 1"]
+        if self._deleted_keys:
+            conditions.append(
+                f"not exists (select 1 from {self._deleted_keys} as d where d.table_name = "
+                f"'{self._table}' and d.id = latest.{key} and d.detected_at >= latest._loaded_at)"
+            )
+        if self._where:
+            conditions.append(self._where)
+        return f"(select * from ({ranked}) as latest where {' and '.join(conditions)}) as raw_latest"
+
+    def span(self) -> tuple[int | None, int | None, int]:
+        lo, hi, n = self._sql.rows(self._hashed.span_sql(self._relation(None)))[0]
+        return (None if lo is None else int(lo), None if hi is None else int(hi), int(n))
+
+    def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats:
+        return _buckets(self._sql.rows(self._hashed.buckets_sql(self._relation(ranges), lo, width)))
+
+    def rows(self, ranges: Sequence[Range]) -> list[tuple]:
+        return [tuple(r) for r in self._sql.rows(self._hashed.rows_sql(self._relation(ranges)))]
+
+
+def _md5(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return hashlib.md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+
+
+def _hex_to_int(text: str | None) -> int | None:
+    return None if text is None else int(text, 16)
