@@ -8,8 +8,8 @@ import os
 
 import dagster as dg
 
+from orchestration.assets import completeness, lifecycle, marketo, operational_db, quality
 from orchestration.assets import dbt as dbt_domain
-from orchestration.assets import lifecycle, marketo, operational_db, quality
 from orchestration.jobs import definitions as job_definitions
 from orchestration.resources.dbt import dbt_resource
 from orchestration.resources.marketo import MarketoResource
@@ -30,6 +30,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         marketo.definitions(settings),
         dbt_domain.definitions(settings),
         lifecycle.definitions(settings),
+        completeness.definitions(settings),
         job_definitions(settings),
     ]
     return dg.Definitions.merge(

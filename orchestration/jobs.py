@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.assets.completeness import completeness_check_keys
 from orchestration.assets.marketo import GROUP as MARKETO_GROUP
 from orchestration.assets.marketo import activities_partitions
 from orchestration.assets.operational_db import GROUP as OPS_GROUP
 from orchestration.settings import Settings
+from orchestration.sources import Sources, load_sources
 
-# Everything downstream of the sources, incremental models doing incremental work.
-incremental_selection = dg.AssetSelection.groups(OPS_GROUP).downstream()
 
-hourly_incremental_job = dg.define_asset_job(
-    name="hourly_incremental",
-    selection=incremental_selection,
-    description=(
-        "Extract what changed in the operational database since the last high-water mark, "
-        "then dbt build: incremental facts merge only the affected rows. With nothing new in "
-        "raw since the last build, dbt is skipped."
-    ),
-    config={"ops": {"dbt_models": {"config": {"skip_when_unchanged": True}}}},
-    tags={"schedule": "hourly"},
-)
+def hourly_incremental_job(sources: Sources) -> dg.UnresolvedAssetJobDefinition:
+    # Everything downstream of the sources, incremental models doing incremental work; the
+    # completeness checks (a full comparison with the source) run daily, not hourly.
+    selection = dg.AssetSelection.groups(OPS_GROUP).downstream() - dg.AssetSelection.checks(
+        *completeness_check_keys(sources)
+    )
+    return dg.define_asset_job(
+        name="hourly_incremental",
+        selection=selection,
+        description=(
+            "Extract what changed in the operational database since the last high-water mark, "
+            "then dbt build: incremental facts merge only the affected rows. With nothing new in "
+            "raw since the last build, dbt is skipped."
+        ),
+        config={"ops": {"dbt_models": {"config": {"skip_when_unchanged": True}}}},
+        tags={"schedule": "hourly"},
+    )
+
 
 daily_full_build_job = dg.define_asset_job(
     name="daily_full_build",
@@ -38,12 +45,6 @@ daily_full_build_job = dg.define_asset_job(
     tags={"schedule": "daily"},
 )
 
-hourly_schedule = dg.ScheduleDefinition(
-    job=hourly_incremental_job,
-    cron_schedule="15 * * * *",
-    execution_timezone="America/Sao_Paulo",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-)
 
 daily_schedule = dg.ScheduleDefinition(
     job=daily_full_build_job,
@@ -79,7 +80,14 @@ def definitions(settings: Settings) -> dg.Definitions:
         name="marketo_daily_schedule",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
+    hourly_job = hourly_incremental_job(load_sources(settings.sources_file))
+    hourly_schedule = dg.ScheduleDefinition(
+        job=hourly_job,
+        cron_schedule="15 * * * *",
+        execution_timezone="America/Sao_Paulo",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
     return dg.Definitions(
-        jobs=[hourly_incremental_job, daily_full_build_job, marketo_job],
+        jobs=[hourly_job, daily_full_build_job, marketo_job],
         schedules=[hourly_schedule, daily_schedule, marketo_schedule],
     )

@@ -7,6 +7,7 @@ CI (``CI=true`` or ``REQUIRE_SERVERS=1``), where a missing server is a failure.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -59,34 +60,43 @@ def _admin_engine(url: str, what: str) -> sa.Engine:
     return engine
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database; dropped afterwards."""
-    admin = _admin_engine(PG_ADMIN_URL, "PostgreSQL")
+@contextlib.contextmanager
+def fresh_database(kind: str) -> Iterator[str]:
+    """A fresh, empty database on the machine's PostgreSQL or MariaDB; dropped afterwards.
+
+    For fixtures of any scope: a module that shares one built warehouse shares its source too.
+    """
+    if kind == "postgresql":
+        admin = _admin_engine(PG_ADMIN_URL, "PostgreSQL")
+        create, drop = 'CREATE DATABASE "{}"', 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)'
+    elif kind == "mariadb":
+        admin = _admin_engine(MARIADB_ADMIN_URL, "MariaDB")
+        create, drop = "CREATE DATABASE `{}` CHARACTER SET utf8mb4", "DROP DATABASE IF EXISTS `{}`"
+    else:
+        raise ValueError(f"no such server kind: {kind!r}")
     name = f"t_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(create.format(name)))
     try:
         yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(drop.format(name)))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; dropped afterwards."""
+    with fresh_database("postgresql") as url:
+        yield url
 
 
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
     """A fresh, empty MariaDB database; dropped afterwards."""
-    admin = _admin_engine(MARIADB_ADMIN_URL, "MariaDB")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
+    with fresh_database("mariadb") as url:
+        yield url
 
 
 @pytest.fixture

@@ -126,7 +126,8 @@ def _postgres(conn: sa.Connection, tolerance: dt.timedelta) -> MarkGuard:
             "select pid, usename, application_name, state, "
             "(xact_start at time zone 'UTC')::timestamp as started "
             "from pg_stat_activity "
-            "where datname = current_database() and backend_type = 'client backend' "
+            # Another role's session shows datname but hides backend_type, state and times.
+            "where datname = current_database() and coalesce(backend_type, 'client backend') = 'client backend' "
             "and pid <> pg_backend_pid() and coalesce(application_name, '') <> :own "
             "and (xact_start is not null or state is null)"
         ),

@@ -235,6 +235,17 @@ def _csv_reader(source, request: ExtractRequest) -> pa_csv.CSVStreamingReader:
     )
 
 
+def _read_csv(source, request: ExtractRequest) -> Iterator[pa.RecordBatch]:
+    try:
+        reader = _csv_reader(source, request)
+    except pa.ArrowInvalid as exc:
+        # COPY of no rows is an empty stream, which Arrow refuses to open: no batches.
+        if "Empty CSV file" in str(exc):
+            return
+        raise
+    yield from _read_all(reader, request.schema)
+
+
 def _read_all(reader: pa_csv.CSVStreamingReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     try:
         for batch in reader:
@@ -266,7 +277,7 @@ def _stream_postgres_copy(engine: sa.Engine, request: ExtractRequest) -> Iterato
         with conn.cursor() as cur:
             cur.execute("SET DateStyle TO ISO")
             with cur.copy(statement) as copy:
-                yield from _read_all(_csv_reader(_CopyBlocks(copy), request), request.schema)
+                yield from _read_csv(_CopyBlocks(copy), request)
         conn.commit()
     finally:
         raw.close()
@@ -309,7 +320,7 @@ def _stream_postgres_psql(engine: sa.Engine, request: ExtractRequest) -> Iterato
         )
         try:
             try:
-                yield from _read_all(_csv_reader(proc.stdout, request), request.schema)
+                yield from _read_csv(proc.stdout, request)
             except (pa.ArrowInvalid, OSError) as exc:
                 # A truncated stream fails to parse before psql reports why: prefer its message.
                 if proc.wait() != 0:

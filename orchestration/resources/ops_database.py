@@ -33,6 +33,11 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
     max_rejected_fraction: float = 0.01
     # Text fields longer than this (in characters) are rejected, not truncated.
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
+    # The high-water mark stays this far below the source's clock and its oldest open
+    # transaction, for writers whose clocks trail the server's (docs/reliability.md).
+    clock_tolerance_seconds: int = 60
+    # Warn (check mark_not_held_back) when an open transaction holds the mark back longer.
+    mark_hold_warn_seconds: int = 3600
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
