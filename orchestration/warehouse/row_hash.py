@@ -246,7 +246,8 @@ class BigQueryHash(RowHashDialect):
         return f"cast(concat('0x', {hex8}) as int64)"
 
     def int_div(self, numerator: str, denominator: int) -> str:
-        return f"div({numerator}, {denominator})"
+        # Not DIV(): the emulator translates it to a float division. Exact below 2^53.
+        return f"cast(floor(({numerator}) / {denominator}) as int64)"
 
     def timestamp_literal(self, value: dt.datetime) -> str:
         return f"timestamp '{value.isoformat(sep=' ')}+00'"

@@ -1,9 +1,9 @@
 """Completeness reconciliation: does raw's latest version of every key equal the source?
 
 The approach of data-diff, in each database's own SQL (sides.py): both sides sum a row hash
-per bucket of a key grid (about ``TOP_BUCKETS`` buckets over the whole key span); only
-buckets whose count or sums differ are split ``FANOUT`` ways and compared again, until a
-bucket spans at most ``LEAF_WIDTH`` keys; only then are keys and hashes read, for those
+per bucket of a key grid (about ``Grid.top_buckets`` buckets over the whole key span); only
+buckets whose count or sums differ are split ``Grid.fanout`` ways and compared again, until a
+bucket spans at most ``Grid.leaf_width`` keys; only then are keys and hashes read, for those
 ranges alone. A clean 10 M-row table costs one grouped scan on each side, run side by side;
 a handful of differences adds a few small range scans (the key's index on the source).
 
@@ -33,9 +33,17 @@ from typing import Protocol
 
 from orchestration.lifecycle.completeness.sides import BucketStats, Range
 
-TOP_BUCKETS = 1024
-FANOUT = 32
-LEAF_WIDTH = 2048  # keys per bucket at which keys and hashes are read
+
+@dataclass(frozen=True)
+class Grid:
+    top_buckets: int = 1024  # buckets over the whole key span at the first level
+    fanout: int = 32  # each differing bucket is split this many ways at the next level
+    leaf_width: int = 2048  # keys per bucket at which keys and hashes are read
+
+
+DEFAULT_GRID = Grid()
+
+
 KEYS_PER_ROWS_QUERY = 100_000  # key width of the ranges one rows() query covers
 RANGES_PER_QUERY = 200  # OR-ed ranges in one statement
 SAMPLE = 10
@@ -134,7 +142,9 @@ class Classifier:
         return cursor >= self.high_water_mark
 
 
-def compare(table: str, source: Side, raw: Side, classifier: Classifier) -> Divergence:
+def compare(
+    table: str, source: Side, raw: Side, classifier: Classifier, grid: Grid = DEFAULT_GRID
+) -> Divergence:
     started = time.perf_counter()
     result = Divergence(table=table, high_water_mark=classifier.high_water_mark)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -150,7 +160,7 @@ def compare(table: str, source: Side, raw: Side, classifier: Classifier) -> Dive
             result.duration_s = time.perf_counter() - started
             return result
         lo, hi = min(bounds), max(bounds)
-        width = max(1, math.ceil((hi - lo + 1) / TOP_BUCKETS))
+        width = max(1, math.ceil((hi - lo + 1) / grid.top_buckets))
         ranges: list[Range] = [(lo, hi + 1)]
         while True:
             result.levels += 1
@@ -162,9 +172,9 @@ def compare(table: str, source: Side, raw: Side, classifier: Classifier) -> Dive
                 differing += [b for b in buckets if s_stats.get(b) != r_stats.get(b)]
             result.buckets_differing += len(differing)
             ranges = _merge([(lo + b * width, lo + (b + 1) * width) for b in sorted(differing)])
-            if not ranges or width <= LEAF_WIDTH:
+            if not ranges or width <= grid.leaf_width:
                 break
-            width = max(1, math.ceil(width / FANOUT))
+            width = max(1, math.ceil(width / grid.fanout))
         for chunk in _rows_chunks(ranges):
             s_rows, r_rows = both(lambda side, c=chunk: side.rows(c))
             result.keys_read += len(s_rows) + len(r_rows)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from orchestration.extract.arrow_types import reflect_arrow_schema
 from orchestration.extract.pipeline import ExtractionOutcome, extract_source
 from orchestration.lifecycle import deletes
-from orchestration.lifecycle.completeness.compare import Classifier, Divergence, compare
+from orchestration.lifecycle.completeness.compare import DEFAULT_GRID, Classifier, Divergence, Grid, compare
 from orchestration.lifecycle.completeness.sides import HashedRelation, RawSide, SourceSide
 from orchestration.lifecycle.forget import forgotten_subject_ids
 from orchestration.sources import Sources, SourceTable, check_table_against_source
@@ -46,6 +46,7 @@ def check_table(
     *,
     raw_schema: str,
     as_of: dt.datetime | None = None,
+    grid: Grid = DEFAULT_GRID,
 ) -> Divergence:
     source = sources.table(table)
     check_table_against_source(sources, source, sa.inspect(engine))
@@ -102,7 +103,9 @@ def check_table(
             deleted_keys=reading.relation(raw_schema, deletes.DELETED_KEYS) if has_deleted else None,
             where=_retention_filter(source, raw_hash, reading.quote, as_of),
         )
-        result = compare(table, source_side, raw_side, Classifier(mark, frozenset(quarantined), forgotten))
+        result = compare(
+            table, source_side, raw_side, Classifier(mark, frozenset(quarantined), forgotten), grid
+        )
     result.columns = tuple(compared)
     result.columns_not_compared = tuple(not_compared)
     return result
