@@ -38,7 +38,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         quality.definitions(settings, guarded=domains),  # checks for the assets defined above
         dg.Definitions(
             resources={
-                "ops_db": OperationalDatabaseResource(url=_ops_url()),
+                "ops_db": OperationalDatabaseResource(
+                    url=_ops_url(),
+                    clock_tolerance_seconds=settings.mark_clock_tolerance_s,
+                    mark_hold_warn_seconds=settings.mark_hold_warn_s,
+                ),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),
                 "marketo": MarketoResource.from_env(),

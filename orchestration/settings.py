@@ -39,6 +39,10 @@ class Settings:
     bigquery_storage_emulator_host: str | None = None
     # The declared operational tables (orchestration/sources.py); SOURCES_FILE overrides.
     sources_file: Path = DEFAULT_SOURCES_FILE
+    # Safe high-water marks (docs/reliability.md): the mark stays this far below the source's
+    # clock and oldest open transaction, and a transaction holding it back this long warns.
+    mark_clock_tolerance_s: int = 60
+    mark_hold_warn_s: int = 3600
 
     @property
     def uses_bigquery_emulator(self) -> bool:
@@ -82,7 +86,22 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         bigquery_emulator_host=emulator_host,
         bigquery_storage_emulator_host=storage_emulator_host,
         sources_file=sources_file(env),
+        mark_clock_tolerance_s=_seconds(env, "MARK_CLOCK_TOLERANCE_SECONDS", 60),
+        mark_hold_warn_s=_seconds(env, "MARK_HOLD_WARN_SECONDS", 3600),
     )
+
+
+def _seconds(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} must be a whole number of seconds, 0 or more")
+    return value
 
 
 def _emulator_hosts(env: os._Environ[str] | dict[str, str]) -> tuple[str | None, str | None]:

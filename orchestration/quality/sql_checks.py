@@ -20,6 +20,7 @@ from typing import Any
 
 from orchestration.quality.outcome import ExpectationOutcome
 from orchestration.quality.spec import ExpectationSpec, SuiteSpec
+from orchestration.warehouse.base import METADATA_COLUMNS
 from orchestration.warehouse.sql import WarehouseSql
 
 SAMPLE_SIZE = 5
@@ -91,12 +92,18 @@ def check_uniqueness(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOut
             f"{groups}select {cols} from groups where n > 1 order by {cols}", columns, unexpected=unexpected
         )
     elif tuple(columns) == suite.key:
-        # The key itself: its latest version (highest cursor) must be a single row.
+        # The key itself: at its latest version (highest cursor) no row may be there twice with
+        # the same values (a doubled publish). Different values at the same cursor are versions
+        # a change made without touching the cursor (or a completeness repair) brought in;
+        # staging takes the newest load of those.
         cursor = target.q(suite.cursor)
+        data = [c for c in target.sql.columns(suite.layer, suite.table) if c not in METADATA_COLUMNS]
+        values = ", ".join(target.q(c) for c in data if c not in (*suite.key, suite.cursor))
+        grouped = f"{key}, {cursor}" + (f", {values}" if values else "")
         latest = (
             f"with touched as (select distinct {key} from {rel} where {target.batch_where()}), "
             f"versions as (select {key}, {cursor}, count(*) as n "
-            f"from {rel} join touched using ({key}) group by {key}, {cursor}), "
+            f"from {rel} join touched using ({key}) group by {grouped}), "
             f"latest as (select * from (select v.*, rank() over (partition by {target.columns(suite.key, 'v')} "
             f"order by v.{cursor} desc) as version_rank from versions v) as ranked where version_rank = 1) "
         )

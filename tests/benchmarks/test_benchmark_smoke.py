@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.cli import parse_args, run_benchmarks
 from benchmarks.report import render
-from tests.conftest import skip_or_fail
+from tests.servers import skip_or_fail
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -12,7 +12,7 @@ import pytest
 
 from orchestration.demo.bigquery_emulator import BigQueryEmulator, EmulatorUnavailable, start_emulator
 from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
-from tests.conftest import skip_or_fail
+from tests.servers import skip_or_fail
 
 
 @pytest.fixture(scope="session")

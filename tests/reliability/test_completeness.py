@@ -21,8 +21,8 @@ from orchestration.lifecycle.completeness import check_table, repair_table
 from orchestration.lifecycle.completeness.compare import DEFAULT_GRID, Grid
 from orchestration.sources import load_sources
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
-from tests.conftest import fresh_database
 from tests.reliability.helpers import DEMO_END, extract_all
+from tests.servers import fresh_database
 
 SOURCES = load_sources()
 TABLES = ("customers", "orders", "order_items")

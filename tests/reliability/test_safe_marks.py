@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from orchestration.extract.mark_guard import NO_PROMISE
 from orchestration.extract.pipeline import ExtractionOutcome, extract_table
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
-from tests.conftest import PG_ADMIN_URL, fresh_database
+from tests.servers import PG_ADMIN_URL, fresh_database
 
 SERVERS = ["postgresql", "mariadb"]
 

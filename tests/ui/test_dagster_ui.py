@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.settings import PROJECT_ROOT
-from tests.conftest import skip_or_fail
+from tests.servers import skip_or_fail
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
