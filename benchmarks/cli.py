@@ -1,7 +1,8 @@
 """``python -m benchmarks``: measure, then write docs/benchmarks.md.
 
     python -m benchmarks [--scale-items 1000000,10000000] [--repeats 3]
-                         [--pipeline-history 1,4,16] [--smoke]
+                         [--pipeline-history 1,4,16] [--completeness-items 10000000] [--smoke]
+    python -m benchmarks completeness   # only the completeness check; other figures kept
 
 Heavy measurements run one at a time (the reference machine has two cores): each path
 in its own subprocess, paths interleaved within a repeat so background load hits all of
@@ -29,7 +30,14 @@ from benchmarks import sources
 from benchmarks.environment import describe
 from benchmarks.measure import PROJECT_ROOT, Measurement, run_worker
 from benchmarks.report import write_report
-from benchmarks.results import DemoResult, ExtractionResult, PathSummary, PipelineResult, Results
+from benchmarks.results import (
+    CompletenessResult,
+    DemoResult,
+    ExtractionResult,
+    PathSummary,
+    PipelineResult,
+    Results,
+)
 
 PG_PATHS = ("copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql")
 
@@ -48,6 +56,8 @@ class Options:
     json_output: Path | None
     command: str
     render: Path | None = None
+    completeness_items: int = 0
+    only_completeness: bool = False
 
 
 def _log(message: str) -> None:
@@ -147,6 +157,48 @@ def measure_pipeline(history: int, base: float) -> PipelineResult:
     return result
 
 
+def measure_completeness(items: int, repeats: int) -> CompletenessResult:
+    """The completeness check of order_items against one COPY of the table, side by side."""
+    import sqlalchemy as sa
+
+    from benchmarks.workers import WAREHOUSE_ENV
+
+    _log(f"[completeness] postgresql, ~{items:,} order_items")
+    with sources.fresh_database("postgresql") as url:
+        source = sources.generate_source(url, sources.scale_for_items(items), log=_log)
+        work_dir = Path(tempfile.mkdtemp(prefix="bench-completeness-"))
+        env = {**os.environ, WAREHOUSE_ENV: str(work_dir / "raw.duckdb")}
+        try:
+            built = run_worker("build_raw", url, env=env)
+            _log(f"  raw built in {built.seconds:.1f} s ({built.rows:,} rows)")
+            copy = PathSummary("copy_psql", [], None, None, None)
+            clean = PathSummary("completeness", [], source.order_items, None, 0)
+            stale = PathSummary("completeness", [], source.order_items, None, 1)
+            for repeat in range(repeats):
+                for summary, path, path_env in ((copy, "copy_psql", None), (clean, "completeness", env)):
+                    m = run_worker(path, url, env=path_env)
+                    summary.runs.append(m)
+                    _log(
+                        f"  [{repeat + 1}/{repeats}] {path:<14} {m.seconds:8.2f} s  peak {m.peak_rss_mb:6.0f} MB"
+                    )
+            engine = sa.create_engine(url)
+            with engine.begin() as conn:  # one row changed without its cursor, mid-table
+                conn.execute(sa.text(
+                    "update order_items set quantity = quantity + 1 "
+                    "where id = (select (min(id) + max(id)) / 2 from order_items)"
+                ))  # fmt: skip
+            engine.dispose()
+            for repeat in range(repeats):
+                m = run_worker("completeness", url, env=env)
+                stale.runs.append(m)
+                _log(
+                    f"  [{repeat + 1}/{repeats}] one stale row  {m.seconds:8.2f} s  peak {m.peak_rss_mb:6.0f} MB"
+                )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return CompletenessResult(source.order_items, source.generate_s, built.seconds, copy, clean, stale)
+
+
 def measure_demo() -> DemoResult:
     """``python -m orchestration.demo`` from nothing: generate the SQLite demo data, run, summarise."""
     _log("[demo] python -m orchestration.demo in an empty data directory")
@@ -215,6 +267,8 @@ def run_benchmarks(options: Options) -> Results:
             results.pipeline.append(measure_pipeline(history, options.pipeline_base))
     if options.demo:
         results.demo = measure_demo()
+    if options.completeness_items:
+        results.completeness = measure_completeness(options.completeness_items, options.repeats)
     if options.output:
         write_report(results, options.output)
         _log(f"wrote {options.output}")
@@ -245,8 +299,34 @@ def results_from_json(data: dict) -> Results:
             "extraction": extraction,
             "pipeline": [PipelineResult(**p) for p in data["pipeline"]],
             "demo": DemoResult(**data["demo"]) if data.get("demo") else None,
+            "completeness": _completeness_from_json(data.get("completeness")),
         }
     )
+
+
+def _completeness_from_json(data: dict | None) -> CompletenessResult | None:
+    if not data:
+        return None
+
+    def summary(p: dict) -> PathSummary:
+        return PathSummary(**{**p, "runs": [Measurement(**m) for m in p["runs"]]})
+
+    return CompletenessResult(**{**data, **{k: summary(data[k]) for k in ("copy", "clean", "one_stale")}})
+
+
+def run_completeness_only(options: Options) -> Results:
+    """Measure the completeness check alone and merge it into the last full run's results."""
+    json_path = options.json_output or PROJECT_ROOT / "docs" / "benchmarks.json"
+    results = results_from_json(json.loads(json_path.read_text()))
+    results.completeness = measure_completeness(options.completeness_items, options.repeats)
+    results.notes = [n for n in results.notes if not n.startswith("The completeness section was measured")]
+    results.notes.append(
+        f"The completeness section was measured on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by "
+        f"`python -m benchmarks completeness`; the other sections come from the run dated above."
+    )
+    json_path.write_text(json.dumps(asdict(results), indent=2, default=str))
+    write_report(results, options.output or PROJECT_ROOT / "docs" / "benchmarks.md")
+    return results
 
 
 def _ints(text: str) -> list[int]:
@@ -266,7 +346,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=0.25,
         help="history 1x = the demo scale times this (0.25: ~125k lines)",
     )
+    parser.add_argument("only", nargs="?", choices=["completeness"], help="measure only this part")
     parser.add_argument("--mariadb-items", type=int, default=1_000_000, help="0 to skip MariaDB")
+    parser.add_argument(
+        "--completeness-items", type=int, default=10_000_000, help="order_items rows; 0 to skip"
+    )
     parser.add_argument("--pandas-max-items", type=int, default=1_000_000)
     parser.add_argument("--no-demo", action="store_true", help="skip the default demo end-to-end timing")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: correctness only")
@@ -292,6 +376,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
             output=args.output,
             json_output=args.json_output,
             command=command,
+            completeness_items=20_000,
         )
     if args.render:
         return Options([], 0, [], 0, 0, 0, False, False, args.output, None, command, render=args.render)
@@ -307,6 +392,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         output=args.output or PROJECT_ROOT / "docs" / "benchmarks.md",
         json_output=args.json_output,
         command=command,
+        completeness_items=args.completeness_items,
+        only_completeness=args.only == "completeness",
     )
 
 
@@ -317,11 +404,18 @@ def main(argv: list[str] | None = None) -> int:
         results = results_from_json(json.loads(options.render.read_text()))
         write_report(results, options.output or PROJECT_ROOT / "docs" / "benchmarks.md")
         return 0
-    results = run_benchmarks(options)
+    results = run_completeness_only(options) if options.only_completeness else run_benchmarks(options)
     failed = [
         f"{e.dialect}/{p.path}" for e in results.extraction for p in e.paths.values() if p.correct is False
     ]
     failed += [f"pipeline {p.history}x" for p in results.pipeline if p.checks_failed]
+    if results.completeness:
+        c = results.completeness
+        failed += [
+            f"completeness {name}"
+            for name, p in (("clean", c.clean), ("stale", c.one_stale))
+            if not p.correct
+        ]
     if failed:
         print("correctness FAILED: " + ", ".join(failed), file=sys.stderr)
         return 1

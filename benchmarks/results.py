@@ -79,6 +79,18 @@ class DemoResult:
 
 
 @dataclass
+class CompletenessResult:
+    """The completeness check of order_items against one COPY of it, side by side."""
+
+    order_items: int
+    generate_s: float
+    build_raw_s: float
+    copy: PathSummary  # psql COPY to /dev/null: the floor the check is held to
+    clean: PathSummary  # the check on a raw copy equal to the source (found must be 0)
+    one_stale: PathSummary  # after one source row changed without its cursor (found must be 1)
+
+
+@dataclass
 class Results:
     started_at: str
     command: str
@@ -86,5 +98,6 @@ class Results:
     extraction: list[ExtractionResult] = field(default_factory=list)
     pipeline: list[PipelineResult] = field(default_factory=list)
     demo: DemoResult | None = None
+    completeness: CompletenessResult | None = None
     smoke: bool = False
     notes: list[str] = field(default_factory=list)

@@ -176,6 +176,51 @@ def pandas_read_sql(url: str, work_dir: Path) -> WorkerResult:
     return WorkerResult("pandas_read_sql", seconds, *_duckdb_checksum(work_dir / "pandas.duckdb", TABLE))
 
 
+# The completeness benchmark shares one extracted warehouse between its workers.
+WAREHOUSE_ENV = "BENCHMARK_WAREHOUSE"
+
+
+def build_raw(url: str, work_dir: Path) -> WorkerResult:
+    """Extract order_items into the shared warehouse ($BENCHMARK_WAREHOUSE), once."""
+    import sqlalchemy as sa
+
+    from orchestration.extract.pipeline import extract_table
+    from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    path = Path(os.environ[WAREHOUSE_ENV])
+    engine = sa.create_engine(url)
+    started = time.perf_counter()
+    extract_table(
+        engine, DuckDBWarehouse(path), table=TABLE, cursor_column="updated_at", raw_schema="raw_ops",
+        landing_dir=work_dir / "landing", batch_id="benchmark", chunk_rows=CHUNK_ROWS,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return WorkerResult("build_raw", seconds, *_duckdb_checksum(path, f"raw_ops.{TABLE}"))
+
+
+def completeness(url: str, work_dir: Path) -> WorkerResult:
+    """The completeness check of order_items (source PostgreSQL, raw the shared DuckDB file).
+
+    ``rows`` is the source's row count as the check counted it; ``sum_id`` the number of
+    keys found missing, extra or stale (the parent compares it with what it planted)."""
+    import sqlalchemy as sa
+
+    from orchestration.lifecycle.completeness import check_table
+    from orchestration.sources import load_sources
+    from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    engine = sa.create_engine(url)
+    warehouse = DuckDBWarehouse(Path(os.environ[WAREHOUSE_ENV]))
+    sources = load_sources()
+    started = time.perf_counter()
+    result = check_table(engine, warehouse, sources, TABLE, raw_schema="raw_ops")
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    found = len(result.missing) + len(result.extra) + len(result.stale)
+    return WorkerResult("completeness", seconds, rows=result.source_rows, sum_id=found)
+
+
 PATHS = {
     "copy_psql": copy_psql,
     "ours": ours,
@@ -184,6 +229,8 @@ PATHS = {
     "dlt_pyarrow": dlt_pyarrow,
     "pandas_read_sql": pandas_read_sql,
     "ours_mariadb": ours_mariadb,
+    "build_raw": build_raw,
+    "completeness": completeness,
 }
 
 

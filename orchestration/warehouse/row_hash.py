@@ -10,19 +10,26 @@ each value is first written in one canonical text form:
 kind       canonical text
 ========== ===================================================================
 int        decimal digits
-decimal    the value times 10^scale, rounded, as digits (12.50 at scale 2: 1250)
+decimal    fixed-point text with exactly the column's scale (12.50, -0.50, 12)
 float      the value times 10^6, rounded, as digits (compared to a millionth)
 bool       1 or 0
-timestamp  microseconds since 1970-01-01 (UTC)
+timestamp  UTC, ``YYYY-MM-DD HH:MM:SS`` then ``.`` and the microseconds without
+           trailing zeros when there are any (PostgreSQL's own text form)
 date       YYYY-MM-DD
 string     the text itself
 ========== ===================================================================
 
 A value is prefixed with ``v`` and NULL is ``n`` (so NULL and the text 'n' differ), values
-are joined with ``|``, the MD5 of the result is taken and its first two groups of eight hex
-digits become two integers. Sums of 32-bit integers fit a 64-bit integer for any table of
-fewer than two billion rows per range, on every engine (BigQuery's SUM of INT64 overflows
-otherwise); two of them give 64 bits against an accidental match.
+are joined with ``|`` and the MD5 of the result is taken; its first 64 bits are the row's
+hash. Each dialect returns them as two parts ``(h1, h2)`` meaning ``h1 * 2^32 + h2``, and sums
+of them per bucket the same way; the comparison reads every value modulo 2^64
+(:func:`checksum`). So each engine may take the cheapest exact route: PostgreSQL and MySQL
+one 64-bit integer summed as an exact decimal (``h1 = 0``), DuckDB, SQLite and BigQuery two
+32-bit halves (BigQuery's SUM of INT64 would overflow on 64-bit values).
+
+The forms are the ones PostgreSQL writes cheapest (its output functions, as COPY uses),
+because the source is where the big tables are; the warehouses, columnar engines, rebuild
+them with string functions at little cost.
 
 Each dialect here is only SQL text: it runs nothing. Identifiers arrive quoted.
 """
@@ -42,7 +49,12 @@ Kind = Literal["int", "decimal", "float", "bool", "timestamp", "date", "string"]
 class HashedColumn:
     name: str
     kind: Kind
-    scale: int = 0
+    scale: int = 0  # decimals: the column's scale; timestamps: 1 when time-zone aware
+
+
+def checksum(h1: int, h2: int) -> int:
+    """A row's hash, or a bucket's sum of them, from its two parts, modulo 2^64."""
+    return (int(h1) * 2**32 + int(h2)) % 2**64
 
 
 def column_kind(arrow_type: pa.DataType) -> tuple[Kind, int]:
@@ -55,7 +67,7 @@ def column_kind(arrow_type: pa.DataType) -> tuple[Kind, int]:
     if pa.types.is_floating(arrow_type):
         return "float", 0
     if pa.types.is_timestamp(arrow_type):
-        return "timestamp", 0
+        return "timestamp", 1 if arrow_type.tz else 0
     if pa.types.is_date(arrow_type):
         return "date", 0
     return "string", 0
@@ -113,9 +125,23 @@ class RowHashDialect:
             self.hex_to_int(self.substr(hex_expr, 9, 8)),
         )
 
+    def hashed_row(self, key: str, extra: str, text: str, relation: str) -> str:
+        """``select k, x, h1, h2``: the key, the extra column and the hash's two parts."""
+        h1, h2 = self.hash_parts("h")
+        return (
+            f"select k, x, {h1} as h1, {h2} as h2 from ("
+            f"select {key} as k, {extra} as x, {self.md5_hex(text)} as h from {relation}"
+            ") hashed"
+        )
+
 
 def _scaled(column: str, scale: int) -> str:
     return f"round({column} * 1{'0' * scale})"
+
+
+def _trim_fraction(text_with_six_digits: str) -> str:
+    """``...SS.ffffff`` without the fraction's trailing zeros, and without the point if none are left."""
+    return f"rtrim(rtrim({text_with_six_digits}, '0'), '.')"
 
 
 class PostgresHash(RowHashDialect):
@@ -123,19 +149,29 @@ class PostgresHash(RowHashDialect):
 
     def text(self, column: str, kind: Kind, scale: int) -> str:
         if kind == "decimal":
-            return f"({_scaled(column, scale)})::bigint::text"
+            return f"round({column}, {scale})::text"
         if kind == "float":
             return f"({_scaled(column, 6)})::bigint::text"
         if kind == "bool":
             return f"(case when {column} then '1' when not {column} then '0' end)"
-        if kind == "timestamp":
-            return f"(extract(epoch from {column}) * 1000000)::bigint::text"
+        if kind == "timestamp":  # the source connection sets DateStyle ISO
+            return f"({column} at time zone 'UTC')::text" if scale else f"({column})::text"
         if kind == "date":
-            return f"to_char({column}, 'YYYY-MM-DD')"
+            return f"({column})::text"
         return f"({column})::text"
 
     def hex_to_int(self, hex8: str) -> str:
         return f"(('x' || lpad({hex8}, 16, '0'))::bit(64)::bigint)"
+
+    def hashed_row(self, key: str, extra: str, text: str, relation: str) -> str:
+        # The first 64 bits as one signed bigint in h2 (h1 = 0): referenced once, so the MD5 is
+        # computed once per row even though PostgreSQL inlines the subquery, and the query
+        # stays parallel-safe. SUM of bigint is numeric here: no overflow.
+        return (
+            "select k, x, 0 as h1, v as h2 from ("
+            f"select {key} as k, {extra} as x, ('x' || substr(md5({text}), 1, 16))::bit(64)::bigint as v "
+            f"from {relation}) hashed"
+        )
 
 
 class MySqlHash(RowHashDialect):
@@ -145,13 +181,14 @@ class MySqlHash(RowHashDialect):
 
     def text(self, column: str, kind: Kind, scale: int) -> str:
         if kind == "decimal":
-            return f"cast(cast({_scaled(column, scale)} as signed) as char)"
+            return f"cast(round({column}, {scale}) as char)"
         if kind == "float":
             return f"cast(cast({_scaled(column, 6)} as signed) as char)"
         if kind == "bool":
             return f"(case when {column} then '1' when not {column} then '0' end)"
         if kind == "timestamp":
-            return f"cast(timestampdiff(microsecond, '1970-01-01 00:00:00', {column}) as char)"
+            six = f"date_format({column}, '%Y-%m-%d %H:%i:%s.%f')"
+            return f"trim(trailing '.' from trim(trailing '0' from {six}))"
         if kind == "date":
             return f"date_format({column}, '%Y-%m-%d')"
         return f"cast({column} as char)"
@@ -161,6 +198,15 @@ class MySqlHash(RowHashDialect):
 
     def hex_to_int(self, hex8: str) -> str:
         return f"cast(conv({hex8}, 16, 10) as unsigned)"
+
+    def hashed_row(self, key: str, extra: str, text: str, relation: str) -> str:
+        # The first 64 bits as one unsigned integer in h2 (h1 = 0), referenced once; SUM of it
+        # is an exact DECIMAL.
+        return (
+            "select k, x, 0 as h1, v as h2 from ("
+            f"select {key} as k, {extra} as x, cast(conv(substr(md5({text}), 1, 16), 16, 10) as unsigned) as v "
+            f"from {relation}) hashed"
+        )
 
     def int_div(self, numerator: str, denominator: int) -> str:
         return f"(({numerator}) div {denominator})"
@@ -177,14 +223,14 @@ class SqliteHash(RowHashDialect):
 
     def text(self, column: str, kind: Kind, scale: int) -> str:
         if kind == "decimal":
-            return f"cast(cast({_scaled(column, scale)} as integer) as text)"
+            return f"printf('%.{scale}f', {column})"
         if kind == "float":
             return f"cast(cast({_scaled(column, 6)} as integer) as text)"
         if kind == "bool":
             return f"(case when {column} then '1' when not {column} then '0' end)"
         if kind == "timestamp":
-            fraction = f"cast(substr(substr({column}, 21) || '000000', 1, 6) as integer)"
-            return f"cast(cast(strftime('%s', {column}) as integer) * 1000000 + {fraction} as text)"
+            fraction = f"substr(substr({column}, 21) || '000000', 1, 6)"
+            return _trim_fraction(f"(strftime('%Y-%m-%d %H:%M:%S', {column}) || '.' || {fraction})")
         if kind == "date":
             return f"substr({column}, 1, 10)"
         return f"cast({column} as text)"
@@ -201,14 +247,14 @@ class DuckDBHash(RowHashDialect):
     name = "duckdb"
 
     def text(self, column: str, kind: Kind, scale: int) -> str:
-        if kind == "decimal":
-            return f"cast(cast({_scaled(column, scale)} as bigint) as varchar)"
+        if kind == "decimal":  # raw keeps the source's scale: DuckDB prints exactly that
+            return f"cast({column} as varchar)"
         if kind == "float":
             return f"cast(cast({_scaled(column, 6)} as bigint) as varchar)"
         if kind == "bool":
             return f"(case when {column} then '1' when not {column} then '0' end)"
-        if kind == "timestamp":
-            return f"cast(epoch_us({column}) as varchar)"
+        if kind == "timestamp":  # DuckDB prints a TIMESTAMP as PostgreSQL does
+            return f"cast(timezone('UTC', {column}) as varchar)" if scale else f"cast({column} as varchar)"
         if kind == "date":
             return f"strftime({column}, '%Y-%m-%d')"
         return f"cast({column} as varchar)"
@@ -225,13 +271,22 @@ class BigQueryHash(RowHashDialect):
 
     def text(self, column: str, kind: Kind, scale: int) -> str:
         if kind == "decimal":
-            return f"cast(cast({_scaled(column, scale)} as int64) as string)"
+            # BigQuery prints NUMERIC without trailing zeros: build the fixed-point text from
+            # the scaled integer (floor division, see int_div).
+            units = f"abs(cast({_scaled(column, scale)} as int64))"
+            sign = f"if({column} < 0, '-', '')"
+            if not scale:
+                return f"concat({sign}, cast({units} as string))"
+            whole = f"cast(floor({units} / 1{'0' * scale}) as int64)"
+            part = f"mod({units}, 1{'0' * scale})"
+            return f"concat({sign}, cast({whole} as string), '.', lpad(cast({part} as string), {scale}, '0'))"
         if kind == "float":
             return f"cast(cast({_scaled(column, 6)} as int64) as string)"
         if kind == "bool":
             return f"(case when {column} then '1' when not {column} then '0' end)"
         if kind == "timestamp":
-            return f"cast(unix_micros({column}) as string)"
+            micros = f"lpad(cast(mod(unix_micros({column}), 1000000) as string), 6, '0')"
+            return _trim_fraction(f"concat(format_timestamp('%Y-%m-%d %H:%M:%S', {column}), '.', {micros})")
         if kind == "date":
             return f"format_date('%Y-%m-%d', {column})"
         return f"cast({column} as string)"

@@ -29,6 +29,9 @@ def test_smoke_benchmark_every_path_equals_the_source(tmp_path):
             skip_or_fail(f"PostgreSQL is not reachable: {exc}")
         raise
 
+    completeness = results.completeness
+    assert completeness.clean.correct and completeness.one_stale.correct, completeness  # found 0, then 1
+    assert completeness.clean.rows == completeness.order_items > 0
     postgres = next(e for e in results.extraction if e.dialect == "postgresql")
     assert set(postgres.paths) == {"copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql"}
     for name, summary in postgres.paths.items():

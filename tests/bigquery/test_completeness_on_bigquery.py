@@ -41,8 +41,13 @@ def test_divergence_is_found_and_repaired_on_bigquery(warehouse, sqlite_url, tmp
                 "discount, tax, total, created_at, updated_at from order_items where id = 13"
             ))  # fmt: skip
             conn.execute(sa.text("update orders set status = 'cancelled' where id = 14"))  # stale
+            # Stale too, and after the repair the proof that both engines write a fraction of a
+            # second and a negative amount alike.
+            conn.execute(sa.text(
+                "update order_items set created_at = '2026-01-02 03:04:05.120000', discount = -0.5 where id = 15"
+            ))  # fmt: skip
         lines, orders = check("order_items"), check("orders")
-        assert (lines.missing, lines.extra, lines.stale) == ([100013], [12], [11])
+        assert (lines.missing, lines.extra, lines.stale) == ([100013], [12], [11, 15])
         assert (orders.missing, orders.extra, orders.stale) == ([], [], [14])
 
         for found in (lines, orders):

@@ -183,3 +183,23 @@ def test_drill_down_reads_only_the_differing_ranges(built: Built) -> None:
     assert found.keys_read <= 2 * 16, f"read {found.keys_read} keys to find one"
     built.repair(found)
     assert built.check("order_items").ok
+
+
+def test_values_hash_alike_in_source_and_raw_to_the_microsecond_and_the_cent(built: Built) -> None:
+    """After a repair the check must pass: that is only so when the source and DuckDB write each
+    value in the same canonical text (fractions of a second, negative and whole amounts)."""
+    for key, created, discount in (
+        (60, "2026-01-02 03:04:05.5", "0.00"),
+        (61, "2026-01-02 03:04:05.120000", "-0.50"),
+        (62, "2026-01-02 03:04:05.000001", "12"),
+        (63, "2026-01-02 03:04:00", "1234567.89"),
+    ):
+        built.source(
+            "update order_items set created_at = :created, discount = :discount where id = :id",
+            created=dt.datetime.fromisoformat(created), discount=discount, id=key,
+        )  # fmt: skip
+    found = built.check("order_items")
+    assert found.stale == [60, 61, 62, 63]
+    built.repair(found)
+    assert built.check("order_items").ok
+    built.raw_equals_source("order_items", LINE_COLUMNS)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from orchestration.lifecycle.completeness.sides import BucketStats, Range
+from orchestration.warehouse.row_hash import checksum
 
 
 @dataclass(frozen=True)
@@ -184,11 +185,11 @@ def compare(
 
 
 def _classify(s_rows: list[tuple], r_rows: list[tuple], classifier: Classifier, result: Divergence) -> None:
-    source = {int(k): (cursor, h1, h2) for k, cursor, h1, h2 in s_rows}
-    raw = {int(k): (subject, h1, h2) for k, subject, h1, h2 in r_rows}
+    source = {int(k): (cursor, checksum(h1, h2)) for k, cursor, h1, h2 in s_rows}
+    raw = {int(k): (subject, checksum(h1, h2)) for k, subject, h1, h2 in r_rows}
     for key in sorted(source.keys() | raw.keys()):
         s, r = source.get(key), raw.get(key)
-        if s is not None and r is not None and (s[1], s[2]) == (r[1], r[2]):
+        if s is not None and r is not None and s[1] == r[1]:
             continue
         if key in classifier.quarantined:
             result.quarantined.append(key)

@@ -5,7 +5,7 @@ to Python unless its key range already differs:
 
 * ``span()``: the lowest and highest key and the row count;
 * ``buckets(ranges, lo, width)``: per bucket ``(key - lo) div width`` of the given key
-  ranges, the row count and the two sums of the row hash (orchestration/warehouse/row_hash.py);
+  ranges, the row count and the sum of the row hashes (orchestration/warehouse/row_hash.py);
 * ``rows(ranges)``: per key, its hash and one extra value (the source's cursor, or raw's
   data subject), in key order; only ever asked for ranges that differ.
 
@@ -22,11 +22,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from orchestration.warehouse.row_hash import HashedColumn, RowHashDialect
+from orchestration.warehouse.row_hash import HashedColumn, RowHashDialect, checksum
 from orchestration.warehouse.sql import WarehouseSql
 
 Range = tuple[int, int]
-BucketStats = dict[int, tuple[int, int, int]]  # bucket -> (rows, sum h1, sum h2)
+BucketStats = dict[int, tuple[int, int]]  # bucket -> (rows, sum of the row hashes mod 2^64)
 
 
 def ranges_filter(key: str, ranges: Sequence[Range]) -> str:
@@ -46,14 +46,7 @@ class HashedRelation:
     columns: list[tuple[str, HashedColumn]]  # (quoted expression, kind)
 
     def hashed(self, relation: str) -> str:
-        d = self.dialect
-        h1, h2 = d.hash_parts("h")
-        text = d.row_text(self.columns)
-        return (
-            f"select k, x, {h1} as h1, {h2} as h2 from ("
-            f"select {self.key} as k, {self.extra} as x, {d.md5_hex(text)} as h from {relation}"
-            ") hashed"
-        )
+        return self.dialect.hashed_row(self.key, self.extra, self.dialect.row_text(self.columns), relation)
 
     def buckets_sql(self, relation: str, lo: int, width: int) -> str:
         bucket = self.dialect.int_div(f"k - {int(lo)}", int(width))
@@ -70,7 +63,7 @@ class HashedRelation:
 
 
 def _buckets(rows: Sequence[Sequence[Any]]) -> BucketStats:
-    return {int(b): (int(n), int(s1), int(s2)) for b, n, s1, s2 in rows}
+    return {int(b): (int(n), checksum(s1, s2)) for b, n, s1, s2 in rows}
 
 
 class SourceSide:
@@ -111,6 +104,8 @@ class SourceSide:
                     driver.create_function("hex_to_int", 1, _hex_to_int, deterministic=True)
                 elif dialect in ("mysql", "mariadb"):
                     cursor.execute("set time_zone = '+00:00'")
+                elif dialect == "postgresql":  # the row hash reads timestamps' ISO text
+                    cursor.execute("set DateStyle = 'ISO, MDY'")
                 cursor.execute(sql)
                 return [tuple(r) for r in cursor.fetchall()]
             finally:
