@@ -403,3 +403,70 @@ def test_dim_date_flags_brazil_movable_holidays(built: Built) -> None:
                 assert is_holiday and name == "Sexta-feira Santa", day
             assert not (is_holiday and is_optional), day
             assert (name is not None) == (is_holiday or is_optional), day
+
+
+SOURCE_CUSTOMER_ORDERS = """
+select o.customer_id, count(*), min(o.order_date), max(o.order_date)
+from orders o
+where o.status <> 'cancelled' and o.order_date <= ?
+group by o.customer_id
+"""
+SOURCE_CUSTOMER_CATEGORIES = """
+select o.customer_id, c.name, sum(round(i.quantity * i.unit_price, 2) - i.discount)
+from order_items i
+join orders o on o.id = i.order_id
+join products p on p.id = i.product_id
+join categories c on c.id = p.category_id
+where o.status <> 'cancelled' and o.order_date <= ?
+group by o.customer_id, c.name
+"""
+
+
+def test_customer_360_predicts_the_next_order_from_the_customer_rhythm(built: Built) -> None:
+    expected: dict[int, dt.date | None] = {}
+    with built.source() as src:
+        for customer, orders, first, last in rows(src, SOURCE_CUSTOMER_ORDERS, (AS_OF_DATE,)):
+            first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+            if orders < 2:
+                expected[customer] = None
+                continue
+            gap = (last_day - first_day).days / (orders - 1)
+            expected[customer] = last_day + dt.timedelta(days=int(gap + 0.5))  # half away from zero
+    with built.marts() as con:
+        mart = dict(rows(con, "select customer_id, predicted_next_order_date from marts.customer_360"))
+    assert any(expected.values())
+    assert {c: d for c, d in mart.items() if c in expected} == expected
+    assert all(mart[c] is None for c in set(mart) - set(expected))  # no order, no prediction
+
+
+def test_customer_360_names_the_top_categories_by_net_revenue(built: Built) -> None:
+    by_customer: dict[int, list[tuple[float, str]]] = {}
+    with built.source() as src:
+        for customer, category, net in rows(src, SOURCE_CUSTOMER_CATEGORIES, (AS_OF_DATE,)):
+            by_customer.setdefault(customer, []).append((round(net, 2), category))
+    expected = {}
+    for customer, categories in by_customer.items():
+        ranked = sorted(categories, key=lambda c: (-c[0], c[1]))
+        total = sum(net for net, _ in categories)
+        expected[customer] = (
+            ranked[0][1],
+            ", ".join(name for _, name in ranked[:3]),
+            ranked[0][0] / total if total else None,
+        )
+    with built.marts() as con:
+        mart = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select customer_id, top_category_name, top_categories, top_category_revenue_share "
+                "from marts.customer_360",
+            )
+        }
+    assert expected
+    for customer, (top, top3, share) in mart.items():
+        if customer not in expected:
+            assert (top, top3, share) == (None, None, None), customer
+            continue
+        exp_top, exp_top3, exp_share = expected[customer]
+        assert (top, top3) == (exp_top, exp_top3), customer
+        assert close(share, exp_share), customer
