@@ -15,3 +15,11 @@
         {%- endfor %}
     end
 {%- endmacro %}
+
+{#
+    Integer division of non-negative integers, the same on every engine: DuckDB's `/` on
+    integers returns a DOUBLE and BigQuery's is FLOAT64, so floor and cast back.
+#}
+{% macro int_div(numerator, denominator) -%}
+    cast(floor(({{ numerator }}) / {{ denominator }}) as bigint)
+{%- endmacro %}

@@ -18,6 +18,7 @@ orders as (
         order_date,
         max(case when is_cancelled then 1 else 0 end) as is_cancelled_flag,
         sum(net_amount) as order_revenue,
+        sum(gross_amount - discount_amount) as order_net_revenue,
         sum(margin_amount) as order_margin,
         sum(quantity) as order_units
     from order_lines
@@ -37,6 +38,7 @@ aggregated as (
         sum(case when is_cancelled_flag = 0 then 1 else 0 end) as total_orders,
         sum(case when is_cancelled_flag = 1 then 1 else 0 end) as cancelled_orders,
         sum(case when is_cancelled_flag = 0 then order_revenue else 0 end) as total_revenue,
+        sum(case when is_cancelled_flag = 0 then order_net_revenue else 0 end) as total_net_revenue,
         sum(case when is_cancelled_flag = 0 then order_margin else 0 end) as total_margin,
         sum(case when is_cancelled_flag = 0 then order_units else 0 end) as total_units,
         sum(case when is_cancelled_flag = 0 and days_before_as_of < 90 then 1 else 0 end) as orders_last_90d,
@@ -58,6 +60,7 @@ final as (
         cast(orders_last_90d as bigint) as orders_last_90d,
         cast(orders_prev_90d as bigint) as orders_prev_90d,
         {{ money('total_revenue') }} as total_revenue,
+        {{ money('total_net_revenue') }} as total_net_revenue,
         {{ money('total_margin') }} as total_margin,
         {{ money('revenue_last_90d') }} as revenue_last_90d,
         {{ money('revenue_prev_90d') }} as revenue_prev_90d,

@@ -1,12 +1,37 @@
 {#
-    Daily inventory position per product x warehouse for the last
-    var('inventory_snapshot_days') days up to the as-of date: for each day, the latest
-    recorded version at the end of that day. A position appears from the first day it exists.
+    Daily inventory position per product x warehouse up to the as-of date: for each day, the
+    latest recorded version at the end of that day.
+
+    Days start when the picture is complete, never earlier. The raw table holds every extracted
+    version, but nothing from before a position's first version: a position the first
+    extraction found with last_updated on day D is unknown before D, and showing the other
+    positions alone for those days would understate the stock. So the first day is the day of
+    the latest first-version last_updated among the positions the first extraction found (the
+    positions that existed when the warehouse first looked); positions created later appear
+    from their own first version, as they should. The window is the last
+    var('inventory_snapshot_days') days, cut at that first fully observed day.
 #}
 with
 
 versions as (
     select * from {{ ref('stg_ops__inventory_versions') }}
+),
+
+first_versions as (
+    select
+        inventory_id,
+        min(last_updated_at) as first_updated_at
+    from versions
+    group by inventory_id
+),
+
+-- Positions whose first version is older than the first load existed when the warehouse first
+-- looked; the last of them to have been updated sets the first complete day.
+observation as (
+    select
+        cast(max(first_versions.first_updated_at) as date) as fully_observed_from
+    from first_versions
+    where first_versions.first_updated_at <= (select min(versions.loaded_at) from versions)
 ),
 
 ranged as (
@@ -25,9 +50,16 @@ days as (
     from ({{ day_offsets(var('inventory_snapshot_days', 90)) }}) as offsets
 ),
 
+observed_days as (
+    select days.snapshot_date
+    from days
+    cross join observation
+    where days.snapshot_date >= observation.fully_observed_from
+),
+
 daily as (
     select
-        days.snapshot_date,
+        observed_days.snapshot_date,
         ranged.product_id,
         ranged.warehouse_id,
         ranged.inventory_id,
@@ -36,12 +68,12 @@ daily as (
         ranged.quantity_incoming,
         ranged.reorder_point,
         ranged.last_updated_at
-    from days
+    from observed_days
     inner join ranged
-        on ranged.last_updated_at < {{ end_of_day('days.snapshot_date') }}
+        on ranged.last_updated_at < {{ end_of_day('observed_days.snapshot_date') }}
         and (
             ranged.superseded_at is null
-            or ranged.superseded_at >= {{ end_of_day('days.snapshot_date') }}
+            or ranged.superseded_at >= {{ end_of_day('observed_days.snapshot_date') }}
         )
 )
 

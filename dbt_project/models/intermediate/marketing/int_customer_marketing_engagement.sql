@@ -3,6 +3,7 @@
     customer by e-mail (int_marketo_leads_matched). One row per customer with at least one
     matched lead. Windows count days back from the as-of date: "30d" = the as-of date and
     the 29 days before it. Engagement = an e-mail opened or clicked, a web visit or a form fill.
+    programs_engaged = programs with an e-mail delivered, opened or clicked (sends alone excluded).
 #}
 with
 
@@ -52,7 +53,11 @@ activity_stats as (
             case when activity_category in ('email_opened', 'email_clicked', 'web_visit', 'form_fill')
             then activity_date end
         ) as last_engagement_date,
-        count(distinct program_id) as programs_engaged
+        -- A program reached the customer when one of its e-mails was delivered, opened or
+        -- clicked; a send alone (or a bounce) does not count.
+        count(distinct case
+            when activity_category in ('email_delivered', 'email_opened', 'email_clicked') then program_id
+        end) as programs_engaged
     from windowed
     group by customer_id
 ),

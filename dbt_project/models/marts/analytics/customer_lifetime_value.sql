@@ -1,9 +1,11 @@
 {#
     Customer lifetime value for customers with at least one non-cancelled order, as of
     var('as_of_date').
-      historical_clv     revenue to date (sum of net line amounts, cancelled excluded)
-      predicted_clv      average order value x purchase frequency (orders per year)
+      historical_clv     revenue including tax to date (cancelled excluded), as customer_360
+      margin_rate        margin / net revenue (doc revenue_definitions: net of tax)
+      predicted_clv      average net order value x purchase frequency (orders per year)
                          x margin rate x var('clv_expected_lifetime_years')
+                         (= expected margin over the expected lifetime)
     Purchase frequency uses the time since the first order, floored at 30 days so that a
     brand-new customer's single order does not extrapolate to hundreds per year.
 #}
@@ -19,6 +21,7 @@ base as (
         customer_id,
         total_orders,
         total_revenue,
+        total_net_revenue,
         total_margin,
         first_order_date,
         last_order_date,
@@ -31,7 +34,8 @@ metrics as (
         base.*,
         {{ safe_divide('total_revenue', 'total_orders') }} as avg_order_value,
         total_orders / (greatest(customer_age_days, 30) / 365.25) as purchase_frequency_per_year,
-        coalesce({{ safe_divide('total_margin', 'total_revenue') }}, 0) as margin_rate,
+        {{ safe_divide('total_net_revenue', 'total_orders') }} as avg_net_order_value,
+        coalesce({{ safe_divide('total_margin', 'total_net_revenue') }}, 0) as margin_rate,
         {{ var('clv_expected_lifetime_years', 3) }} as expected_lifetime_years
     from base
 ),
@@ -39,7 +43,7 @@ metrics as (
 predicted as (
     select
         metrics.*,
-        avg_order_value * purchase_frequency_per_year * margin_rate * expected_lifetime_years as predicted_clv
+        avg_net_order_value * purchase_frequency_per_year * margin_rate * expected_lifetime_years as predicted_clv
     from metrics
 ),
 

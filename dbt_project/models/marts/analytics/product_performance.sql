@@ -2,7 +2,8 @@
     Sales performance per product (grain: product_id) over the whole history up to
     var('as_of_date'), with the last-90-days trend and the stock position at the latest
     daily inventory snapshot on or before the as-of date. Revenue and margin exclude
-    cancelled orders; cancellations are counted separately.
+    cancelled orders; cancellations are counted separately. days_of_supply is
+    inventory_turnover's days_of_inventory summed over the product's warehouses.
 #}
 with
 
@@ -20,6 +21,10 @@ inventory as (
     where snapshot_date <= {{ as_of_date() }}
 ),
 
+turnover as (
+    select * from {{ ref('inventory_turnover') }}
+),
+
 sales as (
     select
         product_id,
@@ -28,10 +33,10 @@ sales as (
         sum(case when not is_cancelled then quantity else 0 end) as units_sold,
         sum(case when not is_cancelled then gross_amount else 0 end) as gross_amount,
         sum(case when not is_cancelled then discount_amount else 0 end) as discount_amount,
-        sum(case when not is_cancelled then net_amount else 0 end) as net_revenue,
+        sum(case when not is_cancelled then gross_amount - discount_amount else 0 end) as net_revenue,
         sum(case when not is_cancelled then cost_amount else 0 end) as cost_amount,
         sum(case when not is_cancelled then margin_amount else 0 end) as margin_amount,
-        sum(case when not is_cancelled and order_date > {{ add_days(-90, as_of_date()) }} then net_amount else 0 end) as revenue_last_90d,
+        sum(case when not is_cancelled and order_date > {{ add_days(-90, as_of_date()) }} then gross_amount - discount_amount else 0 end) as revenue_last_90d,
         sum(case when not is_cancelled and order_date > {{ add_days(-90, as_of_date()) }} then quantity else 0 end) as units_last_90d,
         sum(case when is_cancelled then 1 else 0 end) as cancelled_lines,
         count(*) as order_lines,
@@ -49,6 +54,18 @@ latest_stock as (
         max(snapshot_date) as stock_snapshot_date
     from inventory
     where snapshot_date = (select max(snapshot_date) from inventory)
+    group by product_id
+),
+
+-- Days of supply is inventory_turnover's days_of_inventory at product level (all warehouses,
+-- sales from warehouses without a position included), so the two marts cannot disagree.
+supply as (
+    select
+        product_id,
+        sum(avg_quantity_on_hand) as avg_quantity_on_hand,
+        sum(units_sold) as window_units_sold,
+        max(window_days) as window_days
+    from turnover
     group by product_id
 ),
 
@@ -79,12 +96,17 @@ joined as (
         latest_stock.quantity_on_hand,
         sales.first_sale_date,
         sales.last_sale_date,
-        latest_stock.stock_snapshot_date
+        latest_stock.stock_snapshot_date,
+        supply.avg_quantity_on_hand as window_avg_quantity_on_hand,
+        supply.window_units_sold,
+        supply.window_days
     from products
     left join sales
         on products.product_id = sales.product_id
     left join latest_stock
         on products.product_id = latest_stock.product_id
+    left join supply
+        on products.product_id = supply.product_id
 ),
 
 final as (
@@ -113,10 +135,10 @@ final as (
         {{ money('margin_amount') }} as margin_amount,
         {{ money('revenue_last_90d') }} as revenue_last_90d,
         {{ money(safe_divide('gross_amount', 'units_sold')) }} as avg_selling_price,
-        {{ ratio(safe_divide('margin_amount', 'gross_amount - discount_amount')) }} as margin_pct,
+        {{ ratio(safe_divide('margin_amount', 'net_revenue')) }} as margin_pct,
         {{ ratio(safe_divide('discount_amount', 'gross_amount')) }} as avg_discount_pct,
         {{ ratio(safe_divide('cancelled_lines', 'order_lines')) }} as cancellation_rate,
-        {{ ratio(safe_divide('quantity_on_hand', 'units_last_90d / 90.0')) }} as days_of_supply,
+        {{ ratio(safe_divide('window_avg_quantity_on_hand * window_days', 'window_units_sold')) }} as days_of_supply,
         is_generic,
         first_sale_date,
         last_sale_date,

@@ -57,10 +57,10 @@ aggregated as (
         sum(case when not is_cancelled then gross_amount else 0 end) as gross_amount,
         sum(case when not is_cancelled then discount_amount else 0 end) as discount_amount,
         sum(case when not is_cancelled then tax_amount else 0 end) as tax_amount,
-        sum(case when not is_cancelled then net_amount else 0 end) as net_revenue,
+        sum(case when not is_cancelled then gross_amount - discount_amount else 0 end) as net_revenue,
         sum(case when not is_cancelled then cost_amount else 0 end) as cost_amount,
         sum(case when not is_cancelled then margin_amount else 0 end) as margin_amount,
-        sum(case when is_cancelled then net_amount else 0 end) as cancelled_amount
+        sum(case when is_cancelled then gross_amount - discount_amount else 0 end) as cancelled_amount
     from enriched
     group by month_start_date, region, category_id, category_name, department_name
 ),
@@ -83,7 +83,7 @@ final as (
         {{ money('cost_amount') }} as cost_amount,
         {{ money('margin_amount') }} as margin_amount,
         {{ money('cancelled_amount') }} as cancelled_amount,
-        {{ ratio(safe_divide('margin_amount', 'gross_amount - discount_amount')) }} as margin_pct,
+        {{ ratio(safe_divide('margin_amount', 'net_revenue')) }} as margin_pct,
         month_start_date
     from aggregated
 )

@@ -42,13 +42,12 @@ sales as (
     select
         products.supplier_id,
         sum(case when not order_lines.is_cancelled then order_lines.quantity else 0 end) as units_sold,
-        sum(case when not order_lines.is_cancelled then order_lines.net_amount else 0 end) as net_revenue,
+        sum(case when not order_lines.is_cancelled then order_lines.gross_amount - order_lines.discount_amount else 0 end) as net_revenue,
         sum(case when not order_lines.is_cancelled then order_lines.cost_amount else 0 end) as cost_amount,
         sum(case when not order_lines.is_cancelled then order_lines.margin_amount else 0 end) as margin_amount,
-        sum(case when not order_lines.is_cancelled then order_lines.gross_amount - order_lines.discount_amount else 0 end) as sales_excluding_tax,
         sum(case
             when not order_lines.is_cancelled and order_lines.order_date > {{ add_days(-90, as_of_date()) }}
-                then order_lines.net_amount
+                then order_lines.gross_amount - order_lines.discount_amount
             else 0
         end) as revenue_last_90d,
         sum(case when order_lines.order_status in ('shipped', 'delivered') then 1 else 0 end) as fulfilled_lines,
@@ -87,7 +86,7 @@ final as (
         {{ money('coalesce(sales.cost_amount, 0)') }} as cost_amount,
         {{ money('coalesce(sales.margin_amount, 0)') }} as margin_amount,
         {{ money('coalesce(sales.revenue_last_90d, 0)') }} as revenue_last_90d,
-        {{ ratio(safe_divide('sales.margin_amount', 'sales.sales_excluding_tax')) }} as margin_pct,
+        {{ ratio(safe_divide('sales.margin_amount', 'sales.net_revenue')) }} as margin_pct,
         {{ ratio(safe_divide('sales.fulfilled_lines', 'sales.closed_lines')) }} as fill_rate,
         {{ ratio(safe_divide('availability.in_stock_position_days', 'availability.position_days')) }} as in_stock_rate,
         {{ as_of_date() }} as as_of_date

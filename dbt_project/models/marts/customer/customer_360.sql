@@ -2,6 +2,8 @@
     One row per customer (current version, soft-deleted customers included and flagged):
     profile, order history, RFM segment, lifetime value, churn risk and support, as of
     var('as_of_date'). Revenue = sum of order-line net amounts, cancelled orders excluded.
+    The next order is predicted from the customer's own rhythm: the last order date plus the
+    average gap between its first and last orders (rounded to whole days; two orders needed).
     Contact PII (e-mail, phone, contact person) is deliberately left in dim_customers.
 #}
 with
@@ -29,6 +31,10 @@ clv as (
 
 churn as (
     select * from {{ ref('churn_features') }}
+),
+
+top_categories as (
+    select * from {{ ref('int_customer_top_categories') }}
 ),
 
 marketing as (
@@ -65,6 +71,16 @@ final as (
         order_stats.first_order_date,
         order_stats.last_order_date,
         cast({{ dbt.datediff('order_stats.last_order_date', as_of_date(), 'day') }} as bigint) as days_since_last_order,
+        {{ add_days(
+            'cast(round(' ~ safe_divide(
+                dbt.datediff('order_stats.first_order_date', 'order_stats.last_order_date', 'day'),
+                'order_stats.total_orders - 1'
+            ) ~ ') as bigint)',
+            'order_stats.last_order_date'
+        ) }} as predicted_next_order_date,
+        top_categories.top_category_name,
+        top_categories.top_categories,
+        top_categories.top_category_revenue_share,
 
         -- RFM
         rfm.recency_score,
@@ -130,6 +146,8 @@ final as (
         on customers.customer_id = clv.customer_id
     left join churn
         on customers.customer_id = churn.customer_id
+    left join top_categories
+        on customers.customer_id = top_categories.customer_id
     left join marketing
         on customers.customer_id = marketing.customer_id
 )

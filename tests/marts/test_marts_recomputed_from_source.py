@@ -1,0 +1,472 @@
+"""Marts recomputed independently from the source databases (issue #15, the audit's findings).
+
+One real warehouse per module: the tiny demo's operational database (SQLite) extracted and built
+by the ``daily_full_build`` job, then the Marketo sandbox extracted with its dbt models. Every
+expected figure is computed here with plain SQL on the SOURCE (the operational SQLite file, and
+the sandbox's Marketo records loaded into SQLite next to it), never with the models' SQL or
+macros, and compared with the marts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+import pytest
+from dateutil.easter import easter
+
+from orchestration.demo.marketo_sandbox import SandboxData
+from orchestration.resources.dbt import dbt_target_dir, prepare_manifest
+from orchestration.settings import load_settings
+from tests.marketo.test_marketo_pipeline import (
+    FIRST_DAY,
+    LAST_DAY,
+    assert_success,
+    marketo_sandbox,
+    run_marketo,
+)
+from tests.pipeline.conftest import AS_OF_DATE, PipelineHarness, make_harness
+
+pytestmark = pytest.mark.slow
+
+AS_OF = dt.date.fromisoformat(AS_OF_DATE)
+WINDOW_DAYS = 90  # var('inventory_snapshot_days'): the default the job runs with
+TOLERANCE = 1e-3  # ratios are stored with 4 decimals
+
+
+@dataclass
+class Built:
+    harness: PipelineHarness
+    sandbox: SandboxData
+
+    def marts(self) -> duckdb.DuckDBPyConnection:
+        return self.harness.warehouse()
+
+    @contextlib.contextmanager
+    def source(self) -> Iterator[sqlite3.Connection]:
+        """The operational SQLite database, read-only, with the sandbox's Marketo records in
+        the temp schema (``mkto_leads``, ``mkto_activities``, ``mkto_programs``)."""
+        path = self.harness.ops_url.removeprefix("sqlite:///")
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con.execute("create temp table mkto_leads (id integer, email text)")
+        con.executemany(
+            "insert into mkto_leads values (?, ?)", [(r["id"], r["email"]) for r in self.sandbox.leads]
+        )
+        con.execute("create temp table mkto_programs (id integer, name text)")
+        con.executemany(
+            "insert into mkto_programs values (?, ?)", [(r["id"], r["name"]) for r in self.sandbox.programs]
+        )
+        con.execute(
+            "create temp table mkto_activities (guid text, lead_id integer, activity_date text, "
+            "type_id integer, primary_attribute_value text)"
+        )
+        con.executemany(
+            "insert into mkto_activities values (?, ?, ?, ?, ?)",
+            [
+                (
+                    a["marketoGUID"],
+                    a["leadId"],
+                    a["activityDate"][:10],
+                    a["activityTypeId"],
+                    a.get("primaryAttributeValue"),
+                )
+                for a in self.sandbox.activities
+            ],
+        )
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    prepare_manifest(load_settings({}))
+    return json.loads((dbt_target_dir() / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def built(manifest: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    base = tmp_path_factory.mktemp("marts_recomputed")
+    with pytest.MonkeyPatch.context() as mp:
+        harness = make_harness(f"sqlite:///{base / 'ops.db'}", base, mp)
+        harness.run()
+        with marketo_sandbox(harness, mp) as sandbox:
+            assert_success(run_marketo(harness))
+            yield Built(harness=harness, sandbox=sandbox.data)
+
+
+def rows(con, sql: str, params: tuple = ()) -> list[tuple]:
+    return [tuple(r) for r in con.execute(sql, params).fetchall()]
+
+
+def close(actual: float | None, expected: float | None, tolerance: float = TOLERANCE) -> bool:
+    if actual is None or expected is None:
+        return actual is None and expected is None
+    return abs(float(actual) - float(expected)) <= tolerance * max(1.0, abs(float(expected)))
+
+
+# Non-cancelled lines of orders dated in the window (as_of - 90 days, as_of], per product x warehouse.
+SOURCE_WINDOW_SALES = """
+select i.product_id, o.warehouse_id, sum(i.quantity) as units, sum(i.quantity * p.unit_cost) as cost
+from order_items i
+join orders o on o.id = i.order_id
+join products p on p.id = i.product_id
+where o.status <> 'cancelled' and o.order_date > date(?, '-90 days') and o.order_date <= ?
+group by i.product_id, o.warehouse_id
+"""
+
+
+def source_inventory(con: sqlite3.Connection) -> tuple[dt.date, dict[tuple[int, int], int]]:
+    """(first fully observed day, on-hand units per product x warehouse). The source holds one
+    row per position; after one extraction that row is the only version the warehouse has, so
+    it is the position on every day from the day the last of them was updated."""
+    (latest,) = con.execute("select max(last_updated) from inventory").fetchone()
+    on_hand = {
+        (p, w): q
+        for p, w, q in rows(
+            con, "select product_id, warehouse_id, quantity_available + quantity_reserved from inventory"
+        )
+    }
+    return dt.date.fromisoformat(latest[:10]), on_hand
+
+
+def test_inventory_snapshots_hold_only_fully_observed_days(built: Built) -> None:
+    with built.source() as src:
+        first_day, on_hand = source_inventory(src)
+    with built.marts() as con:
+        days = rows(
+            con,
+            "select snapshot_date, count(*), sum(quantity_on_hand) from marts.fact_inventory_snapshots "
+            "group by snapshot_date order by snapshot_date",
+        )
+    assert days, "the snapshot fact holds at least the as-of day"
+    assert days[0][0] == first_day
+    assert days[-1][0] == AS_OF
+    assert len(days) == (AS_OF - first_day).days + 1
+    # Every day shows every position: no day before a position was observed shows a partial picture.
+    for snapshot_date, positions, stock in days:
+        assert (positions, stock) == (len(on_hand), sum(on_hand.values())), snapshot_date
+
+
+def test_inventory_turnover_keeps_sales_without_an_inventory_position(built: Built) -> None:
+    with built.source() as src:
+        _, on_hand = source_inventory(src)
+        sales = {(p, w): (u, c) for p, w, u, c in rows(src, SOURCE_WINDOW_SALES, (AS_OF_DATE, AS_OF_DATE))}
+    with built.marts() as con:
+        mart = {
+            (p, w): (units, cogs)
+            for p, w, units, cogs in rows(
+                con, "select product_id, warehouse_id, units_sold, cogs_amount from marts.inventory_turnover"
+            )
+        }
+    unstocked = set(sales) - set(on_hand)
+    assert unstocked, "the tiny demo sells some products from warehouses without a position"
+    assert sum(units for units, _ in mart.values()) == sum(units for units, _ in sales.values())
+    assert set(mart) == set(on_hand) | set(sales)
+    for key, (units, cogs) in mart.items():
+        exp_units, exp_cost = sales.get(key, (0, 0.0))
+        assert units == exp_units and close(cogs, exp_cost), key
+    with built.marts() as con:
+        flags = {
+            (r[0], r[1]): r[2:]
+            for r in rows(
+                con,
+                "select product_id, warehouse_id, has_inventory_position, days_observed, avg_quantity_on_hand, "
+                "annualized_turnover, days_of_inventory, window_days from marts.inventory_turnover",
+            )
+        }
+    for key, (has_position, observed, avg_stock, annualized, days_inv, window) in flags.items():
+        assert has_position == (key in on_hand) and window == WINDOW_DAYS, key
+        if key in unstocked:
+            assert (observed, avg_stock, annualized, days_inv) == (0, None, None, None), key
+
+
+def test_inventory_turnover_annualises_over_the_sales_window(built: Built) -> None:
+    with built.source() as src:
+        first_day, on_hand = source_inventory(src)
+        sales = {(p, w): u for p, w, u, _ in rows(src, SOURCE_WINDOW_SALES, (AS_OF_DATE, AS_OF_DATE))}
+    with built.marts() as con:
+        mart = {
+            (r[0], r[1]): r[2:]
+            for r in rows(
+                con,
+                "select product_id, warehouse_id, days_observed, avg_quantity_on_hand, turnover_ratio, "
+                "annualized_turnover, days_of_inventory from marts.inventory_turnover",
+            )
+        }
+    assert set(on_hand) <= set(mart)
+    for key, stock in on_hand.items():
+        observed, avg_stock, turnover, annualized, days_inv = mart[key]
+        units = sales.get(key, 0)
+        assert close(avg_stock, stock), key
+        assert close(turnover, units / stock if stock else None), key
+        assert close(annualized, units / stock * 365 / WINDOW_DAYS if stock else None), (key, annualized)
+        assert close(days_inv, stock * WINDOW_DAYS / units if units and stock else None), (key, days_inv)
+        assert observed == (AS_OF - first_day).days + 1, key
+
+
+def test_product_days_of_supply_agrees_with_inventory_turnover(built: Built) -> None:
+    with built.source() as src:
+        _, on_hand = source_inventory(src)
+        sales = rows(src, SOURCE_WINDOW_SALES, (AS_OF_DATE, AS_OF_DATE))
+    stock_by_product: dict[int, int] = {}
+    for (product, _), stock in on_hand.items():
+        stock_by_product[product] = stock_by_product.get(product, 0) + stock
+    units_by_product: dict[int, int] = {}
+    for product, _, units, _ in sales:
+        units_by_product[product] = units_by_product.get(product, 0) + units
+    with built.marts() as con:
+        mart = dict(rows(con, "select product_id, days_of_supply from marts.product_performance"))
+        turnover = dict(
+            rows(
+                con,
+                f"select product_id, sum(avg_quantity_on_hand) * {WINDOW_DAYS} / nullif(sum(units_sold), 0) "
+                "from marts.inventory_turnover group by product_id",
+            )
+        )
+    for product, days in mart.items():
+        units, stock = units_by_product.get(product, 0), stock_by_product.get(product)
+        expected = stock * WINDOW_DAYS / units if units and stock is not None else None
+        assert close(days, expected), product
+        assert close(days, turnover.get(product)), product
+
+
+# Net revenue = gross - discount (net of tax); margin = net revenue - cost; rate = margin / net revenue.
+SOURCE_PRODUCT_MARGINS = """
+select i.product_id,
+    sum(i.quantity * i.unit_price - i.discount) as net_revenue,
+    sum(i.quantity * i.unit_price - i.discount - i.quantity * p.unit_cost) as margin
+from order_items i join orders o on o.id = i.order_id join products p on p.id = i.product_id
+where o.status <> 'cancelled' and o.order_date <= ?
+group by i.product_id
+"""
+SOURCE_SUPPLIER_MARGINS = """
+select p.manufacturer_id,
+    sum(i.quantity * i.unit_price - i.discount) as net_revenue,
+    sum(i.quantity * i.unit_price - i.discount - i.quantity * p.unit_cost) as margin
+from order_items i join orders o on o.id = i.order_id join products p on p.id = i.product_id
+where o.status <> 'cancelled' and o.order_date <= ?
+group by p.manufacturer_id
+"""
+SOURCE_CUSTOMER_MARGINS = """
+select o.customer_id,
+    sum(i.total) as revenue_including_tax,
+    sum(i.quantity * i.unit_price - i.discount) as net_revenue,
+    sum(i.quantity * i.unit_price - i.discount - i.quantity * p.unit_cost) as margin
+from order_items i join orders o on o.id = i.order_id join products p on p.id = i.product_id
+where o.status <> 'cancelled' and o.order_date <= ?
+group by o.customer_id
+"""
+
+
+def test_every_mart_follows_the_revenue_and_margin_definitions(built: Built) -> None:
+    with built.source() as src:
+        products = {r[0]: r[1:] for r in rows(src, SOURCE_PRODUCT_MARGINS, (AS_OF_DATE,))}
+        suppliers = {r[0]: r[1:] for r in rows(src, SOURCE_SUPPLIER_MARGINS, (AS_OF_DATE,))}
+        customers = {r[0]: r[1:] for r in rows(src, SOURCE_CUSTOMER_MARGINS, (AS_OF_DATE,))}
+    with built.marts() as con:
+        product_mart = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select product_id, net_revenue, margin_amount, margin_pct from marts.product_performance where orders_count > 0",
+            )
+        }
+        supplier_mart = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select supplier_id, net_revenue, margin_amount, margin_pct from marts.supplier_performance where units_sold > 0",
+            )
+        }
+        clv = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select customer_id, historical_clv, historical_margin, margin_rate from marts.customer_lifetime_value",
+            )
+        }
+        monthly = con.execute(
+            "select sum(net_revenue), sum(margin_amount) from marts.revenue_margin_monthly"
+        ).fetchone()
+    for label, mart, source in (("product", product_mart, products), ("supplier", supplier_mart, suppliers)):
+        assert set(mart) == set(source), label
+        for key, (net, margin, rate) in mart.items():
+            exp_net, exp_margin = source[key]
+            assert close(net, exp_net, 1e-6) and close(margin, exp_margin, 1e-6), (label, key)
+            assert close(rate, exp_margin / exp_net), (label, key)
+    assert set(clv) == set(customers)
+    for customer, (revenue, margin, rate) in clv.items():
+        exp_revenue, exp_net, exp_margin = customers[customer]
+        assert close(revenue, exp_revenue, 1e-6) and close(margin, exp_margin, 1e-6), customer
+        assert close(rate, exp_margin / exp_net if exp_net else 0), customer
+    assert close(monthly[0], sum(n for n, _ in products.values()), 1e-6)
+    assert close(monthly[1], sum(m for _, m in products.values()), 1e-6)
+
+
+MONEY_COLUMNS = (
+    "gross_amount", "discount_amount", "tax_amount", "net_amount", "net_revenue", "cost_amount", "cogs_amount",
+    "margin_amount", "margin_pct", "margin_rate", "total_revenue", "total_margin", "revenue_last_90d",
+    "revenue_prev_90d", "avg_order_value", "historical_clv", "historical_margin", "predicted_clv",
+    "monetary", "cancelled_amount",
+)  # fmt: skip
+
+
+def test_every_mart_revenue_column_carries_the_one_definition(manifest: dict) -> None:
+    blocks = [d for d in manifest["docs"].values() if d["name"] == "revenue_definitions"]
+    assert len(blocks) == 1, "one doc block holds the revenue and margin definitions"
+    text = blocks[0]["block_contents"].strip()
+    assert "Net revenue = gross revenue - discounts: net of tax" in text
+    assert "Margin rate = margin / net revenue" in text
+    checked = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or "marts" not in node["fqn"]:
+            continue
+        for name, column in node["columns"].items():
+            if name in MONEY_COLUMNS:
+                checked.append((node["name"], name))
+                assert text in column["description"], (node["name"], name)
+    assert len(checked) >= 30
+
+
+def test_marketing_programs_engaged_counts_only_programs_that_reached_the_customer(built: Built) -> None:
+    # A lead belongs to the customer with its e-mail (lower-cased, trimmed; lowest id on a tie);
+    # an e-mail activity belongs to the program its name starts with ("<program>.<e-mail>");
+    # reached = delivered (7), opened (10) or clicked (11); a send (6) is not.
+    sql = """
+    with customer_of as (
+        select l.id as lead_id, min(c.id) as customer_id
+        from mkto_leads l join customers c on lower(trim(c.email)) = lower(trim(l.email))
+        where trim(coalesce(l.email, '')) <> ''
+        group by l.id
+    ),
+    reached as (
+        select distinct customer_of.customer_id, (
+            select p.id from mkto_programs p
+            where substr(a.primary_attribute_value, 1, length(p.name) + 1) = p.name || '.'
+            order by length(p.name) desc, p.id limit 1
+        ) as program_id
+        from mkto_activities a join customer_of on customer_of.lead_id = a.lead_id
+        where a.type_id in (7, 10, 11) and a.activity_date between ? and ?
+    )
+    select c.id, count(distinct reached.program_id)
+    from customers c left join reached on reached.customer_id = c.id
+    group by c.id
+    """
+    with built.source() as src:
+        expected = dict(rows(src, sql, (FIRST_DAY.isoformat(), min(LAST_DAY, AS_OF).isoformat())))
+        sent_only = rows(
+            src,
+            "select count(*) from mkto_activities where type_id = 6 and activity_date between ? and ?",
+            (FIRST_DAY.isoformat(), LAST_DAY.isoformat()),
+        )[0][0]
+    with built.marts() as con:
+        mart = dict(rows(con, "select customer_id, marketing_programs_engaged from marts.customer_360"))
+    assert sent_only > 0, "the sandbox sends e-mails that were not delivered"
+    assert any(expected.values())
+    assert mart == expected
+
+
+def test_dim_date_flags_brazil_movable_holidays(built: Built) -> None:
+    with built.marts() as con:
+        national = dict(rows(con, "select date_day, is_holiday from marts.dim_date"))
+    assert national[dt.date(2026, 4, 3)], "Good Friday 2026 is a national holiday"
+    with built.marts() as con:
+        calendar = {
+            r[0]: r[1:]
+            for r in rows(
+                con, "select date_day, is_holiday, is_optional_holiday, holiday_name from marts.dim_date"
+            )
+        }
+    years = sorted({day.year for day in calendar})
+    assert AS_OF.year in years
+    # The movable dates of 2026, as published (Carnaval 16-17 Feb, Good Friday 3 Apr, Corpus Christi 4 Jun).
+    assert calendar[dt.date(2026, 2, 16)][:2] == (False, True)
+    assert calendar[dt.date(2026, 2, 17)][:2] == (False, True)
+    assert calendar[dt.date(2026, 4, 3)] == (True, False, "Sexta-feira Santa")
+    assert calendar[dt.date(2026, 6, 4)] == (False, True, "Corpus Christi")
+    for year in years:
+        sunday = easter(year)
+        national = {sunday - dt.timedelta(days=2)}
+        optional = {sunday + dt.timedelta(days=d) for d in (-48, -47, 60)}
+        for day, (is_holiday, is_optional, name) in calendar.items():
+            if day.year != year:
+                continue
+            assert is_optional == (day in optional), day
+            if day in national:
+                assert is_holiday and name == "Sexta-feira Santa", day
+            assert not (is_holiday and is_optional), day
+            assert (name is not None) == (is_holiday or is_optional), day
+
+
+SOURCE_CUSTOMER_ORDERS = """
+select o.customer_id, count(*), min(o.order_date), max(o.order_date)
+from orders o
+where o.status <> 'cancelled' and o.order_date <= ?
+group by o.customer_id
+"""
+SOURCE_CUSTOMER_CATEGORIES = """
+select o.customer_id, c.name, sum(round(i.quantity * i.unit_price, 2) - i.discount)
+from order_items i
+join orders o on o.id = i.order_id
+join products p on p.id = i.product_id
+join categories c on c.id = p.category_id
+where o.status <> 'cancelled' and o.order_date <= ?
+group by o.customer_id, c.name
+"""
+
+
+def test_customer_360_predicts_the_next_order_from_the_customer_rhythm(built: Built) -> None:
+    expected: dict[int, dt.date | None] = {}
+    with built.source() as src:
+        for customer, orders, first, last in rows(src, SOURCE_CUSTOMER_ORDERS, (AS_OF_DATE,)):
+            first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+            if orders < 2:
+                expected[customer] = None
+                continue
+            gap = (last_day - first_day).days / (orders - 1)
+            expected[customer] = last_day + dt.timedelta(days=int(gap + 0.5))  # half away from zero
+    with built.marts() as con:
+        mart = dict(rows(con, "select customer_id, predicted_next_order_date from marts.customer_360"))
+    assert any(expected.values())
+    assert {c: d for c, d in mart.items() if c in expected} == expected
+    assert all(mart[c] is None for c in set(mart) - set(expected))  # no order, no prediction
+
+
+def test_customer_360_names_the_top_categories_by_net_revenue(built: Built) -> None:
+    by_customer: dict[int, list[tuple[float, str]]] = {}
+    with built.source() as src:
+        for customer, category, net in rows(src, SOURCE_CUSTOMER_CATEGORIES, (AS_OF_DATE,)):
+            by_customer.setdefault(customer, []).append((round(net, 2), category))
+    expected = {}
+    for customer, categories in by_customer.items():
+        ranked = sorted(categories, key=lambda c: (-c[0], c[1]))
+        total = sum(net for net, _ in categories)
+        expected[customer] = (
+            ranked[0][1],
+            ", ".join(name for _, name in ranked[:3]),
+            ranked[0][0] / total if total else None,
+        )
+    with built.marts() as con:
+        mart = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select customer_id, top_category_name, top_categories, top_category_revenue_share "
+                "from marts.customer_360",
+            )
+        }
+    assert expected
+    for customer, (top, top3, share) in mart.items():
+        if customer not in expected:
+            assert (top, top3, share) == (None, None, None), customer
+            continue
+        exp_top, exp_top3, exp_share = expected[customer]
+        assert (top, top3) == (exp_top, exp_top3), customer
+        assert close(share, exp_share), customer
