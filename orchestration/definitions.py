@@ -8,6 +8,7 @@ import os
 
 import dagster as dg
 
+from orchestration.alerts import sensors as alerts
 from orchestration.assets import completeness, lifecycle, marketo, operational_db, quality
 from orchestration.assets import dbt as dbt_domain
 from orchestration.jobs import definitions as job_definitions
@@ -15,7 +16,13 @@ from orchestration.resources.dbt import dbt_resource
 from orchestration.resources.marketo import MarketoResource
 from orchestration.resources.ops_database import OperationalDatabaseResource
 from orchestration.resources.warehouse import WarehouseResource
-from orchestration.settings import Settings, default_ops_database_url, load_settings
+from orchestration.settings import (
+    AlertSettings,
+    Settings,
+    default_ops_database_url,
+    load_alert_settings,
+    load_settings,
+)
 
 
 def _ops_url() -> str | dg.EnvVar:
@@ -23,8 +30,11 @@ def _ops_url() -> str | dg.EnvVar:
     return dg.EnvVar("OPS_DATABASE_URL") if os.environ.get("OPS_DATABASE_URL") else default_ops_database_url()
 
 
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+def build_definitions(
+    settings: Settings | None = None, alert_settings: AlertSettings | None = None
+) -> dg.Definitions:
     settings = settings or load_settings()
+    alert_settings = alert_settings or load_alert_settings()
     domains = [
         operational_db.definitions(settings),
         marketo.definitions(settings),
@@ -36,6 +46,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         *domains,
         quality.definitions(settings, guarded=domains),  # checks for the assets defined above
+        alerts.definitions(alert_settings),  # run failures, failed blocking checks, freshness breaches
         dg.Definitions(
             resources={
                 "ops_db": OperationalDatabaseResource(

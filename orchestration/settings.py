@@ -127,3 +127,177 @@ def _emulator_hosts(env: os._Environ[str] | dict[str, str]) -> tuple[str | None,
             f"BIGQUERY_STORAGE_EMULATOR_HOST (gRPC); {missing} is not set"
         )
     return rest, grpc
+
+
+# --- Operations: the production instance's database and the alert channels (issue #16) ---------
+#
+# Read here, validated here, so that a malformed value fails when the code location loads (or in
+# `python -m orchestration.preflight`) with the variable named. Secrets (the Slack token, the
+# Teams webhook URL, which carries its own signature, the SMTP and instance passwords) are never
+# kept in these objects: they are validated, then reach the code only as Dagster ``EnvVar``s
+# resolved by the alert resource. An error about a secret never repeats its value.
+
+DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# The variables whose values are secrets: alert messages are scrubbed of every one of them.
+SECRET_VARIABLES = (
+    "ALERT_SLACK_TOKEN",
+    "ALERT_TEAMS_WEBHOOK_URL",
+    "ALERT_SMTP_PASSWORD",
+    "DAGSTER_PG_PASSWORD",
+    "MARKETO_CLIENT_SECRET",
+    "OPS_DATABASE_URL",  # may carry a password
+)
+
+
+@dataclass(frozen=True)
+class InstanceDatabaseSettings:
+    """Where the production instance (deploy/dagster.yaml) keeps runs, events and schedules.
+
+    dagster.yaml reads the same variables through ``env:``; this copy exists so that the
+    preflight check can say which variable points at an unreachable server.
+    """
+
+    host: str
+    port: int
+    user: str
+    database: str
+    has_password: bool
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    ui_base_url: str
+    slack_channel: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_enabled: bool = False  # ALERT_SLACK_TOKEN is set
+    teams_enabled: bool = False  # ALERT_TEAMS_WEBHOOK_URL is set
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_has_password: bool = False
+    smtp_starttls: bool = True
+    email_from: str | None = None
+    email_to: tuple[str, ...] = ()
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.smtp_host is not None
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        enabled = {"slack": self.slack_enabled, "teams": self.teams_enabled, "email": self.email_enabled}
+        return tuple(name for name, on in enabled.items() if on)
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_base_url}/runs/{run_id}"
+
+
+def _url(
+    env: os._Environ[str] | dict[str, str], name: str, default: str | None, *, secret: bool
+) -> str | None:
+    from urllib.parse import urlparse
+
+    value = env.get(name, "").strip() or default
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        shown = "(value not shown: it is a secret)" if secret else repr(value)
+        raise SettingsError(
+            f"{name} must be an http(s) URL with a host, such as https://host/path; got {shown}"
+        )
+    return value
+
+
+def _int(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a port number, not {text!r}") from None
+    if not 0 < value < 65536:
+        raise SettingsError(f"{name} must be a port number between 1 and 65535, not {value}")
+    return value
+
+
+def _flag(env: os._Environ[str] | dict[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise SettingsError(f"{name} must be true or false, not {text!r}")
+    return text in ("true", "1", "yes")
+
+
+def load_alert_settings(env: os._Environ[str] | dict[str, str] | None = None) -> AlertSettings:
+    """The alert channels that are configured; none by default (the demo sends nothing)."""
+    env = os.environ if env is None else env
+    ui_base_url = _url(env, "DAGSTER_UI_BASE_URL", DEFAULT_UI_BASE_URL, secret=False)
+    assert ui_base_url is not None
+    slack_enabled = bool(env.get("ALERT_SLACK_TOKEN", "").strip())
+    slack_channel = env.get("ALERT_SLACK_CHANNEL", "").strip() or None
+    if slack_enabled and not slack_channel:
+        raise SettingsError("ALERT_SLACK_TOKEN is set but ALERT_SLACK_CHANNEL is not (e.g. #data-alerts)")
+    slack_api_url = _url(env, "ALERT_SLACK_API_URL", DEFAULT_SLACK_API_URL, secret=False)
+    assert slack_api_url is not None
+    teams_enabled = _url(env, "ALERT_TEAMS_WEBHOOK_URL", None, secret=True) is not None
+    smtp_host = env.get("ALERT_SMTP_HOST", "").strip() or None
+    if smtp_host and ("/" in smtp_host or ":" in smtp_host):
+        raise SettingsError(
+            f"ALERT_SMTP_HOST must be a host name such as smtp.example.com (the port is ALERT_SMTP_PORT), "
+            f"not {smtp_host!r}"
+        )
+    email_from = env.get("ALERT_EMAIL_FROM", "").strip() or None
+    email_to = tuple(a.strip() for a in env.get("ALERT_EMAIL_TO", "").split(",") if a.strip())
+    if smtp_host:
+        if not email_from or "@" not in email_from:
+            raise SettingsError("ALERT_SMTP_HOST is set: ALERT_EMAIL_FROM must be an e-mail address")
+        if not email_to:
+            raise SettingsError("ALERT_SMTP_HOST is set: ALERT_EMAIL_TO must list at least one address")
+        bad = [a for a in email_to if "@" not in a]
+        if bad:
+            raise SettingsError(f"ALERT_EMAIL_TO must be comma-separated e-mail addresses; {bad} are not")
+    return AlertSettings(
+        ui_base_url=ui_base_url.rstrip("/"),
+        slack_channel=slack_channel,
+        slack_api_url=slack_api_url if slack_api_url.endswith("/") else slack_api_url + "/",
+        slack_enabled=slack_enabled,
+        teams_enabled=teams_enabled,
+        smtp_host=smtp_host,
+        smtp_port=_int(env, "ALERT_SMTP_PORT", 587),
+        smtp_user=env.get("ALERT_SMTP_USER", "").strip() or None,
+        smtp_has_password=bool(env.get("ALERT_SMTP_PASSWORD", "")),
+        smtp_starttls=_flag(env, "ALERT_SMTP_STARTTLS", True),
+        email_from=email_from,
+        email_to=email_to,
+    )
+
+
+def load_instance_database_settings(
+    env: os._Environ[str] | dict[str, str] | None = None,
+) -> InstanceDatabaseSettings:
+    env = os.environ if env is None else env
+    missing = [
+        n for n in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_DB") if not env.get(n, "").strip()
+    ]
+    if missing:
+        raise SettingsError(
+            f"the production instance (deploy/dagster.yaml) needs {', '.join(missing)}: "
+            "the PostgreSQL server that holds Dagster's runs, events and schedules"
+        )
+    return InstanceDatabaseSettings(
+        host=env["DAGSTER_PG_HOST"].strip(),
+        port=_int(env, "DAGSTER_PG_PORT", 5432),
+        user=env["DAGSTER_PG_USER"].strip(),
+        database=env["DAGSTER_PG_DB"].strip(),
+        has_password=bool(env.get("DAGSTER_PG_PASSWORD", "")),
+    )
+
+
+def secret_values(env: os._Environ[str] | dict[str, str] | None = None) -> tuple[str, ...]:
+    """The values of the secret variables that are set, to scrub them out of alert texts."""
+    env = os.environ if env is None else env
+    return tuple(v for v in (env.get(n, "") for n in SECRET_VARIABLES) if len(v) >= 4)

@@ -118,3 +118,18 @@ def test_the_demo_splits_a_job_into_its_sources_and_the_rest_without_gap_or_over
     assert dg.AssetKey(["marts", "fact_orders"]) in rest
     with pytest.raises(ValueError, match="part must be"):
         job_part(defs, job, "marts")
+
+
+def test_alert_sensors_are_in_the_code_location_and_stopped_without_a_channel(defs):
+    sensors = {s.name: s for s in defs.sensors}
+    assert {"run_failure_alerts", "freshness_breach_alerts", "freshness_checks_sensor"} <= set(sensors)
+    assert sensors["run_failure_alerts"].default_status == dg.DefaultSensorStatus.STOPPED
+    assert "alert_channels" in defs.resources
+
+
+def test_alert_sensors_run_by_default_once_a_channel_is_configured():
+    from orchestration.alerts.sensors import build_alert_sensors
+    from orchestration.settings import load_alert_settings
+
+    alerts = load_alert_settings({"ALERT_TEAMS_WEBHOOK_URL": "https://example.webhook.office.com/x"})
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in build_alert_sensors(alerts))
