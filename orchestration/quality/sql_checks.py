@@ -92,18 +92,21 @@ def check_uniqueness(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOut
             f"{groups}select {cols} from groups where n > 1 order by {cols}", columns, unexpected=unexpected
         )
     elif tuple(columns) == suite.key:
-        # The key itself: at its latest version (highest cursor) no row may be there twice with
-        # the same values (a doubled publish). Different values at the same cursor are versions
-        # a change made without touching the cursor (or a completeness repair) brought in;
-        # staging takes the newest load of those.
+        # The key itself: at its latest version (highest cursor) no row may be there twice in
+        # one batch (a source has one row per key) nor twice with the same values (a doubled
+        # publish). Rows with other values from other batches at the same cursor are versions
+        # a change that did not touch the cursor (or a completeness repair) brought in; staging
+        # takes the newest load of those.
         cursor = target.q(suite.cursor)
         data = [c for c in target.sql.columns(suite.layer, suite.table) if c not in METADATA_COLUMNS]
-        values = ", ".join(target.q(c) for c in data if c not in (*suite.key, suite.cursor))
-        grouped = f"{key}, {cursor}" + (f", {values}" if values else "")
+        text = ", '|', ".join(f"coalesce(cast({target.q(c)} as string), '~')" for c in data)
         latest = (
             f"with touched as (select distinct {key} from {rel} where {target.batch_where()}), "
-            f"versions as (select {key}, {cursor}, count(*) as n "
-            f"from {rel} join touched using ({key}) group by {grouped}), "
+            f"grouped as (select {key}, {cursor}, count(*) as n, count(distinct {target.q('_batch_id')}) as batches, "
+            f"count(distinct {target.sql.sha256_hex(f'concat({text})')}) as contents "
+            f"from {rel} join touched using ({key}) group by {key}, {cursor}), "
+            f"versions as (select {key}, {cursor}, case when n > batches or n > contents then n else 1 end as n "
+            "from grouped), "
             f"latest as (select * from (select v.*, rank() over (partition by {target.columns(suite.key, 'v')} "
             f"order by v.{cursor} desc) as version_rank from versions v) as ranked where version_rank = 1) "
         )
