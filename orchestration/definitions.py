@@ -4,8 +4,6 @@ Each domain module contributes its own ``definitions(settings)`` (assets, checks
 jobs, schedules, sensors); resources and the executor are set here once.
 """
 
-import os
-
 import dagster as dg
 
 from orchestration.assets import completeness, lifecycle, marketo, operational_db, quality
@@ -18,9 +16,9 @@ from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings, default_ops_database_url, load_settings
 
 
-def _ops_url() -> str | dg.EnvVar:
+def _ops_url(settings: Settings) -> str | dg.EnvVar:
     # EnvVar keeps a password in the URL out of run config and the UI.
-    return dg.EnvVar("OPS_DATABASE_URL") if os.environ.get("OPS_DATABASE_URL") else default_ops_database_url()
+    return dg.EnvVar("OPS_DATABASE_URL") if settings.ops_database_url_set else default_ops_database_url()
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -38,10 +36,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         quality.definitions(settings, guarded=domains),  # checks for the assets defined above
         dg.Definitions(
             resources={
-                "ops_db": OperationalDatabaseResource(url=_ops_url()),
+                "ops_db": OperationalDatabaseResource(url=_ops_url(settings)),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),
-                "marketo": MarketoResource.from_env(),
+                "marketo": MarketoResource.from_settings(settings),
             },
             # DuckDB has a single writer: run steps one after another in the run's process.
             executor=dg.in_process_executor if settings.warehouse == "duckdb" else dg.multiprocess_executor,
