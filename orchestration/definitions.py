@@ -16,13 +16,18 @@ from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings, default_ops_database_url, load_settings
 
 
-def _ops_url(settings: Settings) -> str | dg.EnvVar:
+def _ops_url(environment: Settings) -> str | dg.EnvVar:
     # EnvVar keeps a password in the URL out of run config and the UI.
-    return dg.EnvVar("OPS_DATABASE_URL") if settings.ops_database_url_set else default_ops_database_url()
+    return dg.EnvVar("OPS_DATABASE_URL") if environment.ops_database_url_set else default_ops_database_url()
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    settings = settings or load_settings()
+    # Secrets reach the resources as dg.EnvVar, resolved from the environment when a run
+    # starts; whether to use one is decided from the environment as it is now, not from
+    # ``settings``: the demo and the tests start the Marketo sandbox (or set the source URL)
+    # and export its variables after their Settings was built.
+    environment = load_settings()
+    settings = settings or environment
     domains = [
         operational_db.definitions(settings),
         marketo.definitions(settings),
@@ -36,10 +41,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         quality.definitions(settings, guarded=domains),  # checks for the assets defined above
         dg.Definitions(
             resources={
-                "ops_db": OperationalDatabaseResource(url=_ops_url(settings)),
+                "ops_db": OperationalDatabaseResource(url=_ops_url(environment)),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),
-                "marketo": MarketoResource.from_settings(settings),
+                "marketo": MarketoResource.from_settings(environment),
             },
             # DuckDB has a single writer: run steps one after another in the run's process.
             executor=dg.in_process_executor if settings.warehouse == "duckdb" else dg.multiprocess_executor,
