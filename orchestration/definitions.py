@@ -16,18 +16,24 @@ from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings, default_ops_database_url, load_settings
 
 
-def _ops_url(environment: Settings) -> str | dg.EnvVar:
-    # EnvVar keeps a password in the URL out of run config and the UI.
-    return dg.EnvVar("OPS_DATABASE_URL") if environment.ops_database_url_set else default_ops_database_url()
+def _ops_url(at_load: Settings) -> str | dg.EnvVar:
+    # EnvVar keeps a password in the URL out of Settings, run config and the UI.
+    return dg.EnvVar("OPS_DATABASE_URL") if at_load.ops_database_url_set else default_ops_database_url()
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    # Secrets reach the resources as dg.EnvVar, resolved from the environment when a run
-    # starts; whether to use one is decided from the environment as it is now, not from
-    # ``settings``: the demo and the tests start the Marketo sandbox (or set the source URL)
-    # and export its variables after their Settings was built.
-    environment = load_settings()
-    settings = settings or environment
+    """The code location's Definitions.
+
+    ``settings`` shapes the assets, the warehouse and dbt (a test passes its own). The two
+    sources' connections are wired from the environment as it is when the definitions are
+    built (the code location loads), read through ``load_settings()`` then: OPS_DATABASE_URL
+    and MARKETO_* become ``dg.EnvVar`` where set (resolved when a run starts, so a secret never
+    reaches a resource as a value, nor run config or the UI), the embedded default where not. The
+    demo and the tests start the Marketo sandbox, or set OPS_DATABASE_URL, after building
+    their ``settings``: deciding from those would leave Marketo unconfigured.
+    """
+    at_load = load_settings()
+    settings = settings or at_load
     domains = [
         operational_db.definitions(settings),
         marketo.definitions(settings),
@@ -41,10 +47,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         quality.definitions(settings, guarded=domains),  # checks for the assets defined above
         dg.Definitions(
             resources={
-                "ops_db": OperationalDatabaseResource(url=_ops_url(environment)),
+                "ops_db": OperationalDatabaseResource(url=_ops_url(at_load)),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),
-                "marketo": MarketoResource.from_settings(environment),
+                "marketo": MarketoResource.from_settings(at_load),
             },
             # DuckDB has a single writer: run steps one after another in the run's process.
             executor=dg.in_process_executor if settings.warehouse == "duckdb" else dg.multiprocess_executor,

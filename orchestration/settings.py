@@ -3,7 +3,8 @@
 The only production module that reads the environment (tests/test_settings.py checks it):
 resources and functions take their values from :class:`Settings`. Secrets reach the
 resources as ``dg.EnvVar`` (read when a run starts); for those, Settings records whether the
-variable is set. (``ops_database_url`` keeps the URL for the demo's and tests' own checks.)
+variable is set (``ops_database_url`` keeps the URL for the demo's and tests' own checks, out
+of ``repr``). Definitions make that choice when they are built (``build_definitions``).
 
 Everything here is cheap and does no I/O, so it is safe to call while Dagster loads
 definitions. A wrong value raises :class:`SettingsError` naming the variable.
@@ -14,7 +15,7 @@ resources, with the same kind of message.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,7 +25,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 DEFAULT_SOURCES_FILE = PROJECT_ROOT / "orchestration" / "sources.yml"
 
-WAREHOUSES = ("duckdb", "bigquery")
+WAREHOUSE_BACKENDS = ("duckdb", "bigquery")  # not the `warehouses` source table
 POSTGRES_COPY_CLIENTS = ("auto", "psql", "psycopg")
 MARKETO_VARIABLES = ("MARKETO_BASE_URL", "MARKETO_CLIENT_ID", "MARKETO_CLIENT_SECRET")
 DEFAULT_MARKETO_HISTORY_START = "2018-01-01"
@@ -42,7 +43,9 @@ class SettingsError(ValueError):
 class Settings:
     warehouse: str
     duckdb_path: Path
-    ops_database_url: str
+    # The demo's and the tests' own connectivity checks use it; the resources never do (they
+    # take OPS_DATABASE_URL as a dg.EnvVar), and repr leaves it out so a password in it is never logged.
+    ops_database_url: str = field(repr=False)
     gcp_project: str | None
     bigquery_location: str
     bigquery_dataset_prefix: str
@@ -88,9 +91,9 @@ def default_ops_database_url() -> str:
 def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     warehouse = env.get("WAREHOUSE", "duckdb").strip().lower()
-    if warehouse not in WAREHOUSES:
+    if warehouse not in WAREHOUSE_BACKENDS:
         raise SettingsError(
-            f"WAREHOUSE={warehouse!r} is not supported; set WAREHOUSE to one of {', '.join(WAREHOUSES)}"
+            f"WAREHOUSE={warehouse!r} is not supported; set WAREHOUSE to one of {', '.join(WAREHOUSE_BACKENDS)}"
         )
     ops_url = env.get("OPS_DATABASE_URL", "").strip() or default_ops_database_url()
     if "://" not in ops_url:
