@@ -208,7 +208,7 @@ def validate_dataframe(
             ExpectationOutcome(
                 spec=spec,
                 success=bool(result.success),
-                engine="gx",
+                validator="gx",
                 unexpected_count=details.get("unexpected_count"),
                 unexpected_percent=details.get("unexpected_percent"),
                 sample_keys=sample_keys,

@@ -75,7 +75,7 @@ def run_suite_spec(
     """
     if not isinstance(warehouse, Warehouse):
         raise TypeError(
-            f"no quality engine for warehouse {type(warehouse).__name__}: suites run on a "
+            f"no quality checks for warehouse {type(warehouse).__name__}: suites run on a "
             "Warehouse (orchestration/warehouse/base.py), DuckDB or BigQuery"
         )
     started = time.perf_counter()
