@@ -4,8 +4,6 @@ Each domain module contributes its own ``definitions(settings)`` (assets, checks
 jobs, schedules, sensors); resources and the executor are set here once.
 """
 
-import os
-
 import dagster as dg
 
 from orchestration.alerts import sensors as alerts
@@ -25,15 +23,26 @@ from orchestration.settings import (
 )
 
 
-def _ops_url() -> str | dg.EnvVar:
-    # EnvVar keeps a password in the URL out of run config and the UI.
-    return dg.EnvVar("OPS_DATABASE_URL") if os.environ.get("OPS_DATABASE_URL") else default_ops_database_url()
+def _ops_url(at_load: Settings) -> str | dg.EnvVar:
+    # EnvVar keeps a password in the URL out of Settings, run config and the UI.
+    return dg.EnvVar("OPS_DATABASE_URL") if at_load.ops_database_url_set else default_ops_database_url()
 
 
 def build_definitions(
     settings: Settings | None = None, alert_settings: AlertSettings | None = None
 ) -> dg.Definitions:
-    settings = settings or load_settings()
+    """The code location's Definitions.
+
+    ``settings`` shapes the assets, the warehouse and dbt (a test passes its own). The two
+    sources' connections are wired from the environment as it is when the definitions are
+    built (the code location loads), read through ``load_settings()`` then: OPS_DATABASE_URL
+    and MARKETO_* become ``dg.EnvVar`` where set (resolved when a run starts, so a secret never
+    reaches a resource as a value, nor run config or the UI), the embedded default where not. The
+    demo and the tests start the Marketo sandbox, or set OPS_DATABASE_URL, after building
+    their ``settings``: deciding from those would leave Marketo unconfigured.
+    """
+    at_load = load_settings()
+    settings = settings or at_load
     alert_settings = alert_settings or load_alert_settings()
     domains = [
         operational_db.definitions(settings),
@@ -50,13 +59,13 @@ def build_definitions(
         dg.Definitions(
             resources={
                 "ops_db": OperationalDatabaseResource(
-                    url=_ops_url(),
+                    url=_ops_url(at_load),
                     clock_tolerance_seconds=settings.mark_clock_tolerance_s,
                     mark_hold_warn_seconds=settings.mark_hold_warn_s,
                 ),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),
-                "marketo": MarketoResource.from_env(),
+                "marketo": MarketoResource.from_settings(at_load),
             },
             # DuckDB has a single writer: run steps one after another in the run's process.
             executor=dg.in_process_executor if settings.warehouse == "duckdb" else dg.multiprocess_executor,

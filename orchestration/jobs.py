@@ -70,8 +70,8 @@ def marketo_daily_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedA
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    # Built per call: the activities' partitions read MARKETO_ACTIVITIES_START_DATE.
-    marketo_job = marketo_daily_job(activities_partitions())
+    # Built per call: the activities' partitions start at MARKETO_ACTIVITIES_START_DATE.
+    marketo_job = marketo_daily_job(activities_partitions(settings))
     marketo_schedule = dg.build_schedule_from_partitioned_job(
         marketo_job,
         # Yesterday's activities (UTC) after the day has closed; before the daily full build.

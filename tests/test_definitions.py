@@ -133,3 +133,32 @@ def test_alert_sensors_run_by_default_once_a_channel_is_configured():
 
     alerts = load_alert_settings({"ALERT_TEAMS_WEBHOOK_URL": "https://example.webhook.office.com/x"})
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in build_alert_sensors(alerts))
+
+
+def test_the_sources_are_wired_from_the_environment_when_the_definitions_are_built(defs, monkeypatch):
+    """The demo and the tests export the Marketo sandbox's variables (or OPS_DATABASE_URL) after
+    building their Settings: EnvVar or default is decided when the definitions are built, and
+    a secret reaches the resources only as the variable's name."""
+    from orchestration.definitions import build_definitions
+
+    settings = load_settings({})  # built before the variables below exist
+    for name in ("MARKETO_BASE_URL", "MARKETO_CLIENT_ID", "MARKETO_CLIENT_SECRET", "OPS_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    unset = build_definitions(settings).resources
+    assert unset["marketo"].missing_variables() == [
+        "MARKETO_BASE_URL",
+        "MARKETO_CLIENT_ID",
+        "MARKETO_CLIENT_SECRET",
+    ]
+    assert unset["ops_db"].url.startswith("sqlite:///")
+
+    monkeypatch.setenv("MARKETO_BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("MARKETO_CLIENT_ID", "client")
+    monkeypatch.setenv("MARKETO_CLIENT_SECRET", "s3cr3t-value")
+    monkeypatch.setenv("MARKETO_POLL_INTERVAL_S", "0.05")
+    monkeypatch.setenv("OPS_DATABASE_URL", "postgresql+psycopg://app:s3cr3t-pw@127.0.0.1:1/ops")
+    resources = build_definitions(settings).resources
+    marketo, ops_db = resources["marketo"], resources["ops_db"]
+    assert marketo.missing_variables() == [] and marketo.poll_interval_s == 0.05
+    assert isinstance(marketo.client_secret, dg.EnvVar) and isinstance(ops_db.url, dg.EnvVar)
+    assert "s3cr3t" not in repr(resources) and "s3cr3t" not in repr(load_settings())

@@ -117,10 +117,8 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
         config: DbtConfig,
     ):
         wh = warehouse.get()
-        state_schema = warehouse.schema_name(RAW_SCHEMAS[0])
-        fingerprint = source_fingerprint(
-            wh, [warehouse.schema_name(s) for s in RAW_SCHEMAS], config.as_of_date
-        )
+        state_schema = RAW_SCHEMAS[0]
+        fingerprint = source_fingerprint(wh, RAW_SCHEMAS, config.as_of_date)
         if (
             config.skip_when_unchanged
             and not config.full_refresh

@@ -22,7 +22,6 @@ longer than it writes. On DuckDB its writes queue on the warehouse file lock ins
 """
 
 import datetime as dt
-import os
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Self
@@ -45,7 +44,6 @@ RAW_SCHEMA = "raw_marketo"
 # operational runs behind a Marketo backfill. DuckDB writes still go one at a time: each
 # publish takes the warehouse file lock, which the dbt step holds for its whole build.
 MARKETO_POOL = "marketo_api"
-ACTIVITIES_START_DEFAULT = "2025-01-01"
 PROGRAMS_LOOKBACK = dt.timedelta(days=1)
 # Marketo's documented daily allowance; every extraction reports its share of it.
 DAILY_API_QUOTA = 50_000
@@ -57,9 +55,9 @@ ACTIVITY_TYPES = dg.AssetKey([RAW_SCHEMA, "activity_types"])
 EXPORT_TIMESTAMPS = ("createdAt", "updatedAt", "activityDate")
 
 
-def activities_partitions() -> dg.DailyPartitionsDefinition:
-    start = os.environ.get("MARKETO_ACTIVITIES_START_DATE") or ACTIVITIES_START_DEFAULT
-    return dg.DailyPartitionsDefinition(start_date=start, timezone="UTC")
+def activities_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """Daily from MARKETO_ACTIVITIES_START_DATE (default 2025-01-01), UTC."""
+    return dg.DailyPartitionsDefinition(start_date=settings.marketo_activities_start_date, timezone="UTC")
 
 
 class ExtractionStats:
@@ -131,9 +129,7 @@ class MarketoRun:
         cls, context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
     ) -> Self:
         client = marketo.client()
-        return cls(
-            context, client, warehouse.get(), warehouse.schema_name(RAW_SCHEMA), ExtractionStats(client)
-        )
+        return cls(context, client, warehouse.get(), RAW_SCHEMA, ExtractionStats(client))
 
     def state_store(self) -> WarehouseStateStore:
         return WarehouseStateStore(self.warehouse, self.schema)
@@ -212,8 +208,7 @@ def marketo_asset(key: dg.AssetKey, description: str, **extra: Any):
 
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    del settings  # the same assets and pool on every warehouse
-
+    # The same assets and pool on every warehouse; the activities' first day is a setting.
     @marketo_asset(
         LEADS,
         "Marketo leads (people), bulk-exported by `updatedAt` windows of at most 31 days since the "
@@ -236,7 +231,7 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         "Marketo activities (web visits, form fills, e-mail sends/deliveries/opens/clicks, score "
         "changes...), one daily partition per activity date (UTC); a backfill of a range runs as one "
         "run with one bulk export per 31-day window.",
-        partitions_def=activities_partitions(),
+        partitions_def=activities_partitions(settings),
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def activities(

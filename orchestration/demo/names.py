@@ -56,8 +56,8 @@ UFS: tuple[UF, ...] = (
     UF("TO", 1.51, "N", (63,), (77000, 77999), ("Palmas", "Araguaína", "Gurupi")),
 )  # fmt: skip
 
-# Where orders ship from: (code, name, city, state). A scale takes the first N.
-WAREHOUSES: tuple[tuple[str, str, str, str], ...] = (
+# Where orders ship from (the `warehouses` table): (code, name, city, state). A scale takes the first N.
+DISTRIBUTION_CENTRES: tuple[tuple[str, str, str, str], ...] = (
     ("CD-SP", "Centro de Distribuição Cajamar", "Cajamar", "SP"),
     ("CD-MG", "Centro de Distribuição Contagem", "Contagem", "MG"),
     ("CD-PE", "Centro de Distribuição Jaboatão", "Jaboatão dos Guararapes", "PE"),

@@ -225,9 +225,10 @@ def summarize(settings: Settings, result) -> str:
                 failed_checks.append(
                     f"{outcome.upper()} {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
                 )
-    resource = WarehouseResource.from_settings(settings)
-    warehouse = resource.get()  # DuckDB file or BigQuery datasets, through the same calls
-    marts, raw_ops = resource.schema_name("marts"), resource.schema_name("raw_ops")
+    warehouse = WarehouseResource.from_settings(
+        settings
+    ).get()  # DuckDB file or BigQuery datasets, through the same calls
+    marts, raw_ops = "marts", "raw_ops"
     lines = ["", f"Marts ({settings.warehouse})", "-----"]
     lines += [
         f"  {marts}.{table:<40} {warehouse.row_count(marts, table):>10,} rows"
@@ -236,7 +237,7 @@ def summarize(settings: Settings, result) -> str:
     lines += ["", "Raw loads", "---------"]
     lines += [
         f"  {raw}.{table:<{45 - len(raw)}} {warehouse.row_count(raw, table):>10,} rows"
-        for raw in (raw_ops, resource.schema_name("raw_marketo"))
+        for raw in (raw_ops, "raw_marketo")
         for table in warehouse.list_tables(raw)
         if not table.startswith("_")  # the load ledger, export state and staging tables
     ]

@@ -35,6 +35,7 @@ from orchestration.extract.arrow_types import to_arrow
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS
 from orchestration.extract.mark_guard import EXTRACT_APPLICATION_NAME
 from orchestration.extract.quarantine import Quarantine
+from orchestration.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -256,9 +257,9 @@ def _read_all(reader: pa_csv.CSVStreamingReader, schema: pa.Schema) -> Iterator[
 
 
 def _postgres_copy_client() -> str:
-    choice = os.environ.get(COPY_CLIENT_ENV, "auto").strip().lower() or "auto"
-    if choice not in ("auto", "psql", "psycopg"):
-        raise ValueError(f"{COPY_CLIENT_ENV}={choice!r}: use auto, psql or psycopg")
+    # Read when a table is extracted, so a run sees the environment it started in; a value
+    # other than auto, psql or psycopg is a SettingsError naming EXTRACT_POSTGRES_COPY.
+    choice = load_settings().postgres_copy_client
     if choice == "auto":
         return "psql" if shutil.which("psql") else "psycopg"
     if choice == "psql" and not shutil.which("psql"):
@@ -290,6 +291,8 @@ def _psql_connection(engine: sa.Engine) -> tuple[str, dict[str, str]]:
     _, params = engine.dialect.create_connect_args(engine.url)
     params = {k: v for k, v in params.items() if v is not None and isinstance(v, str | int)}
     password = params.pop("password", None)
+    # The child process inherits this process's environment (PATH, PGSSL*, ...): passed
+    # through, not read as a setting.
     env = {**os.environ, "PGCLIENTENCODING": "UTF8", "PGAPPNAME": EXTRACT_APPLICATION_NAME}
     if password is not None:
         env["PGPASSWORD"] = str(password)  # not on the command line, where ps would show it

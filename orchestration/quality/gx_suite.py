@@ -51,7 +51,7 @@ def gx_kwargs(spec: ExpectationSpec, now: dt.datetime) -> dict[str, Any]:
 
 def build_expectation_suite(suite: SuiteSpec, specs: Sequence[ExpectationSpec], now: dt.datetime) -> Any:
     """A GE ``ExpectationSuite`` for the given (batch-scoped) expectations of a suite."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # a switch for the GE library: written, not read
     import great_expectations as gx
     from great_expectations.expectations.registry import get_expectation_impl
 
@@ -129,7 +129,7 @@ def validate_dataframe(
     """Validate ``frame`` against the batch-scoped expectations with GE's pandas datasource."""
     if not specs:
         return GxValidation(results=(), data_docs_url=None)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # a switch for the GE library: written, not read
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
@@ -208,7 +208,7 @@ def validate_dataframe(
             ExpectationOutcome(
                 spec=spec,
                 success=bool(result.success),
-                engine="gx",
+                validator="gx",
                 unexpected_count=details.get("unexpected_count"),
                 unexpected_percent=details.get("unexpected_percent"),
                 sample_keys=sample_keys,

@@ -12,7 +12,7 @@ from orchestration.quality.spec import ExpectationSpec
 class ExpectationOutcome:
     spec: ExpectationSpec
     success: bool
-    engine: str  # "gx" (pandas batch) or "sql" (pushed down to the warehouse)
+    validator: str  # "gx" (Great Expectations on the pandas batch) or "sql" (pushed down to the warehouse)
     unexpected_count: int | None = None
     unexpected_percent: float | None = None
     sample_keys: tuple[dict[str, Any], ...] = ()
@@ -43,7 +43,7 @@ class ExpectationOutcome:
             "columns": ", ".join(self.columns) or None,
             "class": self.spec.quality_class,
             "severity": self.severity,
-            "engine": self.engine,
+            "validator": self.validator,
             "unexpected_count": self.unexpected_count,
             "unexpected_percent": None
             if self.unexpected_percent is None

@@ -7,7 +7,6 @@ The same suite runs on DuckDB and on BigQuery, through the warehouse's SQL layer
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,14 @@ from typing import Any
 from orchestration.quality.outcome import ExpectationOutcome, SuiteOutcome
 from orchestration.quality.spec import SuiteSpec, load_suites
 from orchestration.quality.sql_checks import SqlTarget, run_sql_expectation
-from orchestration.settings import DATA_DIR, EXPECTATIONS_DIR
+from orchestration.settings import EXPECTATIONS_DIR, load_settings
 from orchestration.warehouse.base import LOAD_LEDGER, Warehouse
 from orchestration.warehouse.sql import WarehouseSql
 
-DATA_DOCS_DIR_VARIABLE = "QUALITY_DATA_DOCS_DIR"
-
 
 def default_data_docs_dir() -> Path:
-    return Path(os.environ.get(DATA_DOCS_DIR_VARIABLE, "").strip() or DATA_DIR / "quality" / "data_docs")
+    """QUALITY_DATA_DOCS_DIR as the environment says now, by default data/quality/data_docs."""
+    return load_settings().quality_data_docs_dir
 
 
 class SuiteNotFoundError(LookupError):
@@ -77,7 +75,7 @@ def run_suite_spec(
     """
     if not isinstance(warehouse, Warehouse):
         raise TypeError(
-            f"no quality engine for warehouse {type(warehouse).__name__}: suites run on a "
+            f"no quality checks for warehouse {type(warehouse).__name__}: suites run on a "
             "Warehouse (orchestration/warehouse/base.py), DuckDB or BigQuery"
         )
     started = time.perf_counter()

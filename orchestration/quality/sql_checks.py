@@ -140,7 +140,7 @@ def check_uniqueness(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOut
     return ExpectationOutcome(
         spec=spec,
         success=unexpected == 0,
-        engine="sql",
+        validator="sql",
         unexpected_count=int(unexpected),
         unexpected_percent=_percent(int(unexpected), int(denominator)),
         sample_keys=tuple(samples),
@@ -165,7 +165,7 @@ def check_exists_in_table(target: SqlTarget, spec: ExpectationSpec) -> Expectati
     return ExpectationOutcome(
         spec=spec,
         success=unexpected == 0,
-        engine="sql",
+        validator="sql",
         unexpected_count=int(unexpected),
         unexpected_percent=_percent(int(unexpected), int(denominator)),
         sample_keys=tuple({k: s[k] for k in target.suite.key} for s in samples),
@@ -179,7 +179,7 @@ def check_table_row_count(target: SqlTarget, spec: ExpectationSpec) -> Expectati
     (rows,) = target.one(f"select count(*) from {target.relation}", {})
     low, high = spec.kwargs.get("min_value"), spec.kwargs.get("max_value")
     ok = (low is None or rows >= low) and (high is None or rows <= high)
-    return ExpectationOutcome(spec=spec, success=ok, engine="sql", observed_value=int(rows))
+    return ExpectationOutcome(spec=spec, success=ok, validator="sql", observed_value=int(rows))
 
 
 def _ledger_row(target: SqlTarget) -> tuple[Any, ...] | None:
@@ -195,7 +195,7 @@ def check_batch_matches_ledger(target: SqlTarget, spec: ExpectationSpec) -> Expe
     ledger = _ledger_row(target)
     if ledger is None:
         return ExpectationOutcome(
-            spec=spec, success=False, engine="sql", error=f"batch {target.batch_id} is not in the ledger"
+            spec=spec, success=False, validator="sql", error=f"batch {target.batch_id} is not in the ledger"
         )
     rows_landed, rows_inserted, _ = ledger
     (in_table,) = target.one(f"select count(*) from {target.relation} where {target.batch_where()}")
@@ -203,7 +203,7 @@ def check_batch_matches_ledger(target: SqlTarget, spec: ExpectationSpec) -> Expe
     return ExpectationOutcome(
         spec=spec,
         success=mismatch == 0,
-        engine="sql",
+        validator="sql",
         unexpected_count=int(mismatch),
         unexpected_percent=_percent(int(mismatch), max(int(rows_inserted), 1)),
         observed_value={
@@ -223,7 +223,7 @@ def check_batch_volume(target: SqlTarget, spec: ExpectationSpec) -> ExpectationO
     ledger = _ledger_row(target)
     if ledger is None:
         return ExpectationOutcome(
-            spec=spec, success=False, engine="sql", error=f"batch {target.batch_id} is not in the ledger"
+            spec=spec, success=False, validator="sql", error=f"batch {target.batch_id} is not in the ledger"
         )
     rows_landed, _, loaded_at = ledger
     history = [
@@ -240,15 +240,15 @@ def check_batch_volume(target: SqlTarget, spec: ExpectationSpec) -> ExpectationO
     observed: dict[str, Any] = {"rows_landed": rows_landed, "previous_loads": len(history)}
     if len(history) < min_history:
         observed["note"] = f"fewer than {min_history} previous loads: not judged"
-        return ExpectationOutcome(spec=spec, success=True, engine="sql", observed_value=observed)
+        return ExpectationOutcome(spec=spec, success=True, validator="sql", observed_value=observed)
     median = statistics.median(history)
     observed["median_previous_rows_landed"] = median
     if median == 0:
-        return ExpectationOutcome(spec=spec, success=True, engine="sql", observed_value=observed)
+        return ExpectationOutcome(spec=spec, success=True, validator="sql", observed_value=observed)
     ratio = rows_landed / median
     observed["ratio"] = round(ratio, 4)
     ok = (min_ratio is None or ratio >= min_ratio) and (max_ratio is None or ratio <= max_ratio)
-    return ExpectationOutcome(spec=spec, success=ok, engine="sql", observed_value=observed)
+    return ExpectationOutcome(spec=spec, success=ok, validator="sql", observed_value=observed)
 
 
 CHECKS: dict[str, Callable[[SqlTarget, ExpectationSpec], ExpectationOutcome]] = {
@@ -266,5 +266,5 @@ def run_sql_expectation(target: SqlTarget, spec: ExpectationSpec) -> Expectation
         return CHECKS[spec.type](target, spec)
     except (*target.sql.errors, KeyError) as exc:
         return ExpectationOutcome(
-            spec=spec, success=False, engine="sql", error=f"{spec.label} on {target.relation}: {exc}"
+            spec=spec, success=False, validator="sql", error=f"{spec.label} on {target.relation}: {exc}"
         )

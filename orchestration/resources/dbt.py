@@ -13,14 +13,14 @@ from typing import Any
 
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 
 
 def dbt_target(settings: Settings) -> str:
     """DBT_TARGET if set, else the target of WAREHOUSE (`bigquery-emulator` when
     BIGQUERY_EMULATOR_HOST points at the emulator)."""
-    if os.environ.get("DBT_TARGET"):
-        return os.environ["DBT_TARGET"]
+    if settings.dbt_target:
+        return settings.dbt_target
     return "bigquery-emulator" if settings.uses_bigquery_emulator else settings.warehouse
 
 
@@ -42,7 +42,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "BIGQUERY_LOCATION": settings.bigquery_location,
         # dbt.log at info, not dbt's default debug (every SQL statement, ~5% of a build's
         # time); DBT_LOG_LEVEL_FILE=debug brings the statements back.
-        "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info",
+        "DBT_LOG_LEVEL_FILE": settings.dbt_log_level_file,
         **({"GCP_PROJECT": settings.gcp_project} if settings.gcp_project else {}),
         **(
             {"BIGQUERY_EMULATOR_HOST": settings.bigquery_emulator_host}
@@ -55,7 +55,10 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 @contextlib.contextmanager
 def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
     """os.environ plus ``values`` while the block runs (dbt subprocesses copy os.environ),
-    restored afterwards so one run's target never leaks into the next run in the process."""
+    restored afterwards so one run's target never leaks into the next run in the process.
+
+    It writes the environment, never reads a setting from it: the values come from
+    :class:`Settings` (see PharmaDbtCliResource for why dbt needs them there)."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -68,26 +71,25 @@ def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def dbt_target_dir() -> Path:
+def dbt_target_dir(settings: Settings | None = None) -> Path:
     """Where dbt writes the manifest and run artifacts: dbt's own ``DBT_TARGET_PATH``
     (absolute, or relative to the project), by default ``dbt_project/target``. Parallel
-    test workers each set their own, so their parses never overwrite each other's."""
-    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")
+    test workers each set their own, so their parses never overwrite each other's.
+    Without ``settings``, the environment as it is now (not as it was at import)."""
+    settings = settings or load_settings()
+    return DBT_PROJECT_DIR / settings.dbt_target_path
 
 
 # dagster-dbt gives every invocation its own folder under the target dir (manifest,
 # run_results.json, compiled and run SQL: about 13 MB at the demo's scale) and removes none:
 # an hourly schedule would pile up some 300 MB a day. The newest ones stay for debugging.
-KEEP_INVOCATION_DIRS_VARIABLE = "DBT_KEEP_INVOCATION_DIRS"
-DEFAULT_KEEP_INVOCATION_DIRS = 20
-
-
 def prune_invocation_dirs(target_dir: Path, prefix: str, keep: int | None = None) -> list[Path]:
     """Remove all but the ``keep`` newest ``<prefix>-*`` invocation folders in ``target_dir``
     (by modification time, so a build still running, the newest, is never one of them);
-    returns the folders removed. Files (the prepared manifest, partial parse) are untouched."""
+    returns the folders removed. Files (the prepared manifest, partial parse) are untouched.
+    ``keep`` defaults to ``DBT_KEEP_INVOCATION_DIRS`` (20), read when called."""
     if keep is None:
-        keep = int(os.environ.get(KEEP_INVOCATION_DIRS_VARIABLE) or DEFAULT_KEEP_INVOCATION_DIRS)
+        keep = load_settings().dbt_keep_invocation_dirs
     folders = sorted(
         (p for p in target_dir.glob(f"{prefix}-*") if p.is_dir()),
         key=lambda p: p.stat().st_mtime,
@@ -99,9 +101,10 @@ def prune_invocation_dirs(target_dir: Path, prefix: str, keep: int | None = None
     return removed
 
 
-def dbt_log_dir() -> Path:
+def dbt_log_dir(settings: Settings | None = None) -> Path:
     """Where dbt writes dbt.log: dbt's own ``DBT_LOG_PATH``, by default ``dbt_project/logs``."""
-    return DBT_PROJECT_DIR / os.environ.get("DBT_LOG_PATH", "logs")
+    settings = settings or load_settings()
+    return DBT_PROJECT_DIR / settings.dbt_log_path
 
 
 @cache

@@ -9,31 +9,25 @@ never its value) and ``MarketoClient`` redacts it from every message.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
 from orchestration.marketo import MarketoClient
+from orchestration.settings import (
+    DEFAULT_MARKETO_HISTORY_START,
+    DEFAULT_MARKETO_POLL_INTERVAL_S,
+    DEFAULT_MARKETO_RATE_LIMIT_CALLS,
+    MARKETO_VARIABLES,
+    Settings,
+    load_settings,
+)
 from orchestration.warehouse.base import Warehouse
-
-MARKETO_VARIABLES = ("MARKETO_BASE_URL", "MARKETO_CLIENT_ID", "MARKETO_CLIENT_SECRET")
-DEFAULT_HISTORY_START = "2018-01-01"
 
 
 class MarketoNotConfigured(RuntimeError):
     """A MARKETO_* variable is missing; the message names it."""
-
-
-def _int_variable(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise MarketoNotConfigured(f"{name}={value!r} is not a whole number") from None
 
 
 class MarketoResource(dg.ConfigurableResource):
@@ -43,31 +37,37 @@ class MarketoResource(dg.ConfigurableResource):
     client_id: str = ""
     client_secret: str = ""
     # Marketo moves a bulk job at most about once a minute: polling faster only spends quota.
-    poll_interval_s: float = 60.0
+    poll_interval_s: float = DEFAULT_MARKETO_POLL_INTERVAL_S
     poll_timeout_s: float = 6 * 3600.0
     max_retries: int = 8
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     # Marketo's 100 calls per 20 s per instance; the client paces itself to it (0: no pacing).
-    rate_limit_calls: int = 100
+    rate_limit_calls: int = DEFAULT_MARKETO_RATE_LIMIT_CALLS
     # Leads: where the first extraction starts (no bookmark yet). Set it to the subscription's start.
-    history_start: str = DEFAULT_HISTORY_START
+    history_start: str = DEFAULT_MARKETO_HISTORY_START
 
     @classmethod
-    def from_env(cls) -> MarketoResource:
-        """Read MARKETO_* at run time through EnvVar where set; never fails at load time."""
+    def from_settings(cls, settings: Settings) -> MarketoResource:
+        """The endpoint and credentials through EnvVar where set (read when a run starts, a
+        missing one fails that run naming it); the pacing and history start from ``settings``."""
 
-        def env(name: str, default: str = "") -> Any:
-            return dg.EnvVar(name) if os.environ.get(name) else default
+        def env(name: str) -> Any:
+            return dg.EnvVar(name) if name in settings.marketo_variables_set else ""
 
         return cls(
             base_url=env("MARKETO_BASE_URL"),
             client_id=env("MARKETO_CLIENT_ID"),
             client_secret=env("MARKETO_CLIENT_SECRET"),
-            poll_interval_s=float(os.environ.get("MARKETO_POLL_INTERVAL_S") or 60.0),
-            rate_limit_calls=_int_variable("MARKETO_RATE_LIMIT_CALLS", 100),
-            history_start=os.environ.get("MARKETO_HISTORY_START") or DEFAULT_HISTORY_START,
+            poll_interval_s=settings.marketo_poll_interval_s,
+            rate_limit_calls=settings.marketo_rate_limit_calls,
+            history_start=settings.marketo_history_start,
         )
+
+    @classmethod
+    def from_env(cls) -> MarketoResource:
+        """``from_settings`` with the settings of the environment as it is now."""
+        return cls.from_settings(load_settings())
 
     def missing_variables(self) -> list[str]:
         values = (self.base_url, self.client_id, self.client_secret)

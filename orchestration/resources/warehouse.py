@@ -30,14 +30,6 @@ class WarehouseResource(dg.ConfigurableResource):
             bigquery_storage_endpoint=settings.bigquery_storage_emulator_host,
         )
 
-    def schema_name(self, base: str) -> str:
-        """The dataset name to hand the warehouse: the logical one, as it is.
-
-        The BigQuery dataset prefix is applied by the warehouse's SQL layer
-        (``BigQuerySql.dataset``), never by callers; kept for callers that still ask.
-        """
-        return base
-
     def get(self) -> Warehouse:
         """The one place the backend is chosen."""
         if self.kind == "duckdb":

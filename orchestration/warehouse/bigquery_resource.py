@@ -8,7 +8,6 @@ inherited ``gcp_credentials`` field stays unset so no key passes through run con
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,6 +16,7 @@ from dagster_gcp import BigQueryResource
 from google.cloud import bigquery
 from pydantic import Field
 
+from orchestration.settings import Settings, load_settings
 from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
 
 
@@ -55,11 +55,13 @@ class BigQueryWarehouseResource(BigQueryResource):
         )
 
 
-def bigquery_warehouse_resource() -> BigQueryWarehouseResource:
+def bigquery_warehouse_resource(settings: Settings | None = None) -> BigQueryWarehouseResource:
     """Production wiring. GCP_PROJECT and BIGQUERY_LOCATION are read when a run starts, and
-    a missing one fails the run naming the variable; the dataset prefix is optional."""
+    a missing one fails the run naming the variable; the dataset prefix (optional) comes
+    from ``settings``, by default those of the environment now."""
+    settings = settings or load_settings()
     return BigQueryWarehouseResource(
         project=dg.EnvVar("GCP_PROJECT"),
         location=dg.EnvVar("BIGQUERY_LOCATION"),
-        dataset_prefix=os.environ.get("BIGQUERY_DATASET_PREFIX", "").strip(),
+        dataset_prefix=settings.bigquery_dataset_prefix,
     )

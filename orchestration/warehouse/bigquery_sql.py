@@ -40,7 +40,7 @@ def naive_utc_arrow(table: pa.Table) -> pa.Table:
 def arrow_to_pandas_like_duckdb(table: pa.Table) -> pd.DataFrame:
     """The DataFrame DuckDB's ``.df()`` gives for the same rows: NUMERIC as float64, DATE as
     datetime64, nullable integers as Int64, so the batch expectations see the same values
-    on both engines."""
+    on both backends."""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("batch", naive_utc_arrow(table))

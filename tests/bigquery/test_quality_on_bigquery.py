@@ -154,7 +154,7 @@ def test_planted_defects_fail_the_same_expectations_on_bigquery(both: BothWareho
         ("expect_column_values_to_be_unique", ("id",)),
     }
     unique = orders_bq.outcome("expect_column_values_to_be_unique", "id")
-    assert unique.engine == "sql" and unique.unexpected_count == 2
+    assert unique.validator == "sql" and unique.unexpected_count == 2
     assert unique.sample_keys == ({"id": duplicated},)
     (not_null,) = orders_bq.failed("expect_column_values_to_not_be_null", "customer_id")
     assert not_null.unexpected_count == 1 and {"id": null_customer} in not_null.sample_keys

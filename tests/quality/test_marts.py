@@ -151,4 +151,4 @@ def test_fact_suite_checks_the_latest_build_and_whole_table_rules_every_row(
     row_count = next(
         r for r in outcome.results if r.expectation_type == "expect_table_row_count_to_be_between"
     )
-    assert row_count.success and row_count.engine == "sql" and row_count.observed_value == total + 1
+    assert row_count.success and row_count.validator == "sql" and row_count.observed_value == total + 1

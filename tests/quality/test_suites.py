@@ -93,7 +93,7 @@ def test_duplicate_key_in_the_latest_version_fails_uniqueness(
         )
     outcome = run_suite(warehouse, "raw_ops", "orders")
     result = outcome.outcome("expect_column_values_to_be_unique", "id")
-    assert not result.success and result.engine == "sql"
+    assert not result.success and result.validator == "sql"
     assert result.unexpected_count == 2
     assert result.sample_keys == ({"id": order_id},)
     assert [r.expectation_type for r in outcome.failures] == ["expect_column_values_to_be_unique"]
@@ -225,7 +225,7 @@ def test_orphan_order_item_fails_referential_integrity(
         outcome, "expect_column_values_to_exist_in_table", "order_id", count=1, key={"id": bad}
     )
     result = outcome.failures[0]
-    assert result.engine == "sql" and result.sample_values == (987_654_321,)
+    assert result.validator == "sql" and result.sample_values == (987_654_321,)
 
 
 def test_row_count_collapse_is_a_warning(warehouse: DuckDBWarehouse, plant_batch: PlantBatch) -> None:

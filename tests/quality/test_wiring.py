@@ -97,5 +97,5 @@ def test_suite_check_on_an_unknown_warehouse_fails_naming_it():
         asset_checks=[check],
         jobs=[dg.define_asset_job("check", selection=dg.AssetSelection.checks(check))],
     )
-    with pytest.raises(TypeError, match="no quality engine for warehouse Snowflake"):
+    with pytest.raises(TypeError, match="no quality checks for warehouse Snowflake"):
         defs.resolve_job_def("check").execute_in_process()

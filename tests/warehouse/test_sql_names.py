@@ -36,10 +36,7 @@ def test_the_resource_passes_logical_names_and_the_warehouse_prefixes_them():
     resource = WarehouseResource(kind="bigquery", gcp_project="acme-data", bigquery_dataset_prefix="raw_")
     warehouse = resource.get()
     assert isinstance(warehouse, BigQueryWarehouse)
-    assert (
-        warehouse.sql().relation(resource.schema_name("raw_ops"), "orders")
-        == "`acme-data.raw_raw_ops.orders`"
-    )
+    assert warehouse.sql().relation("raw_ops", "orders") == "`acme-data.raw_raw_ops.orders`"
 
 
 def test_duckdb_names_are_the_logical_ones_double_quoted(tmp_path):

@@ -127,7 +127,9 @@ class Generation:
         )
 
     def _warehouses(self, w: BulkWriter) -> None:
-        chosen = names.WAREHOUSES[: max(1, min(self.scale.warehouses, len(names.WAREHOUSES)))]
+        chosen = names.DISTRIBUTION_CENTRES[
+            : max(1, min(self.scale.warehouses, len(names.DISTRIBUTION_CENTRES)))
+        ]
         created = self.start_s - 6 * 365 * DAY + np.arange(len(chosen)) * 200 * DAY
         self.warehouse_states = [(i + 1, wh[3]) for i, wh in enumerate(chosen)]
         w.write(
