@@ -25,6 +25,7 @@ from tests.reliability.helpers import DEMO_END
 from tests.servers import fresh_database
 
 SOURCES = load_sources()
+pytestmark = pytest.mark.slow  # three runs of every extraction and check through Dagster
 
 
 @pytest.fixture(scope="module")
