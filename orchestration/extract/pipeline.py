@@ -18,7 +18,7 @@ from orchestration.extract.arrow_types import reflect_arrow_schema
 from orchestration.extract.future_rows import FutureRows, find_future_rows
 from orchestration.extract.landing import discard_landing_file, land_batches, prepare_landing_file
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_FIELD_CHARS
-from orchestration.extract.mark_guard import DEFAULT_CLOCK_TOLERANCE, MarkGuard, read_mark_guard
+from orchestration.extract.mark_guard import DEFAULT_CLOCK_TOLERANCE, NO_PROMISE, MarkGuard, read_mark_guard
 from orchestration.extract.quarantine import Quarantine
 from orchestration.extract.readers import ExtractRequest, stream_changed_rows
 from orchestration.sources import Sources, check_table_against_source
@@ -133,7 +133,8 @@ def extract_table(
     previous = warehouse.high_water_mark(raw_schema, table)
     # Read before the data: see mark_guard.py for why that order makes the ceiling safe.
     guard = read_mark_guard(engine, clock_tolerance) if keys is None else None
-    ceiling = guard.ceiling(previous) if guard is not None else previous
+    # A targeted re-read promises nothing beyond the mark it found (none: nothing at all).
+    ceiling = guard.ceiling(previous) if guard is not None else (previous or NO_PROMISE)
     mark = None if full_refresh else previous
     # Re-read a short window before the mark: a writer whose clock trails the server's is
     # still caught, and the publish skips rows already loaded.

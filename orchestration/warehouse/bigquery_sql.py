@@ -58,8 +58,8 @@ class BigQuerySql:
         self.errors: tuple[type[Exception], ...] = (GoogleAPICallError,)
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[BigQuerySql]:
-        yield self
+    def reading(self, memory_limit: str | None = None) -> Iterator[BigQuerySql]:
+        yield self  # BigQuery runs every query on its own servers: no memory to bound here
 
     # -- names -------------------------------------------------------------------------
 

@@ -37,11 +37,13 @@ class DuckDBSql:
         self._con = con
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[DuckDBSql]:
+    def reading(self, memory_limit: str | None = None) -> Iterator[DuckDBSql]:
         if self._con is not None:
             yield self
             return
         with self._connect(read_only=True) as con:
+            if memory_limit:  # DuckDB spills to its temporary directory beyond it
+                con.execute(f"set memory_limit = '{memory_limit}'")
             yield DuckDBSql(self._connect, self.location, con)
 
     @contextlib.contextmanager

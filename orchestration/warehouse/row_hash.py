@@ -125,18 +125,28 @@ class RowHashDialect:
             self.hex_to_int(self.substr(hex_expr, 9, 8)),
         )
 
-    def hashed_row(self, key: str, extra: str, text: str, relation: str) -> str:
-        """``select k, x, h1, h2``: the key, the extra column and the hash's two parts."""
+    def hashed_row(
+        self, key: str, extra: str, text: str, relation: str, carry: tuple[tuple[str, str], ...] = ()
+    ) -> str:
+        """``select k, x, h1, h2``: the key, the extra column and the hash's two parts, plus
+        ``carry``'s (expression, alias) columns passed through."""
         h1, h2 = self.hash_parts("h")
+        outer, inner = _carried(carry)
         return (
-            f"select k, x, {h1} as h1, {h2} as h2 from ("
-            f"select {key} as k, {extra} as x, {self.md5_hex(text)} as h from {relation}"
+            f"select k, x, {h1} as h1, {h2} as h2{outer} from ("
+            f"select {key} as k, {extra} as x, {self.md5_hex(text)} as h{inner} from {relation}"
             ") hashed"
         )
 
 
 def _scaled(column: str, scale: int) -> str:
     return f"round({column} * 1{'0' * scale})"
+
+
+def _carried(carry: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    return "".join(f", {alias}" for _, alias in carry), "".join(
+        f", {expr} as {alias}" for expr, alias in carry
+    )
 
 
 def _trim_fraction(text_with_six_digits: str) -> str:
@@ -163,13 +173,16 @@ class PostgresHash(RowHashDialect):
     def hex_to_int(self, hex8: str) -> str:
         return f"(('x' || lpad({hex8}, 16, '0'))::bit(64)::bigint)"
 
-    def hashed_row(self, key: str, extra: str, text: str, relation: str) -> str:
+    def hashed_row(
+        self, key: str, extra: str, text: str, relation: str, carry: tuple[tuple[str, str], ...] = ()
+    ) -> str:
         # The first 64 bits as one signed bigint in h2 (h1 = 0): referenced once, so the MD5 is
         # computed once per row even though PostgreSQL inlines the subquery, and the query
         # stays parallel-safe. SUM of bigint is numeric here: no overflow.
+        outer, inner = _carried(carry)
         return (
-            "select k, x, 0 as h1, v as h2 from ("
-            f"select {key} as k, {extra} as x, ('x' || substr(md5({text}), 1, 16))::bit(64)::bigint as v "
+            f"select k, x, 0 as h1, v as h2{outer} from ("
+            f"select {key} as k, {extra} as x, ('x' || substr(md5({text}), 1, 16))::bit(64)::bigint as v{inner} "
             f"from {relation}) hashed"
         )
 
@@ -199,12 +212,15 @@ class MySqlHash(RowHashDialect):
     def hex_to_int(self, hex8: str) -> str:
         return f"cast(conv({hex8}, 16, 10) as unsigned)"
 
-    def hashed_row(self, key: str, extra: str, text: str, relation: str) -> str:
+    def hashed_row(
+        self, key: str, extra: str, text: str, relation: str, carry: tuple[tuple[str, str], ...] = ()
+    ) -> str:
         # The first 64 bits as one unsigned integer in h2 (h1 = 0), referenced once; SUM of it
         # is an exact DECIMAL.
+        outer, inner = _carried(carry)
         return (
-            "select k, x, 0 as h1, v as h2 from ("
-            f"select {key} as k, {extra} as x, cast(conv(substr(md5({text}), 1, 16), 16, 10) as unsigned) as v "
+            f"select k, x, 0 as h1, v as h2{outer} from ("
+            f"select {key} as k, {extra} as x, cast(conv(substr(md5({text}), 1, 16), 16, 10) as unsigned) as v{inner} "
             f"from {relation}) hashed"
         )
 

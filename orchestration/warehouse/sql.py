@@ -95,9 +95,10 @@ class WarehouseSql(Protocol):
         """Create the logical dataset (schema) when it is missing."""
         ...
 
-    def reading(self) -> AbstractContextManager[WarehouseSql]:
+    def reading(self, memory_limit: str | None = None) -> AbstractContextManager[WarehouseSql]:
         """The same layer on one read-only session for a series of reads (DuckDB holds
-        one connection and its shared lock); on BigQuery the layer itself."""
+        one connection and its shared lock); on BigQuery the layer itself. ``memory_limit``
+        (e.g. ``"256MB"``) bounds what DuckDB may hold in memory in that session."""
         ...
 
     # -- where the dialects differ ------------------------------------------------------

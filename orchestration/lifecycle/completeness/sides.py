@@ -45,18 +45,21 @@ class HashedRelation:
     extra: str  # quoted column returned next to the hash by rows()
     columns: list[tuple[str, HashedColumn]]  # (quoted expression, kind)
 
-    def hashed(self, relation: str) -> str:
-        return self.dialect.hashed_row(self.key, self.extra, self.dialect.row_text(self.columns), relation)
+    def hashed(self, relation: str, carry: tuple[tuple[str, str], ...] = ()) -> str:
+        """``select k, x, h1, h2`` (and ``carry``) over ``relation``."""
+        text = self.dialect.row_text(self.columns)
+        return self.dialect.hashed_row(self.key, self.extra, text, relation, carry)
 
-    def buckets_sql(self, relation: str, lo: int, width: int) -> str:
+    def buckets_sql(self, hashed: str, lo: int, width: int) -> str:
+        """Per bucket of ``hashed`` (a :meth:`hashed` query): rows and hash sums."""
         bucket = self.dialect.int_div(f"k - {int(lo)}", int(width))
         return (
             f"select {bucket} as b, count(*) as n, sum(h1) as s1, sum(h2) as s2 "
-            f"from ({self.hashed(relation)}) parts group by {bucket}"
+            f"from ({hashed}) parts group by {bucket}"
         )
 
-    def rows_sql(self, relation: str) -> str:
-        return f"select k, x, h1, h2 from ({self.hashed(relation)}) parts order by k"
+    def rows_sql(self, hashed: str) -> str:
+        return f"select k, x, h1, h2 from ({hashed}) parts order by k"
 
     def span_sql(self, relation: str) -> str:
         return f"select min({self.key}), max({self.key}), count(*) from {relation}"
@@ -119,10 +122,11 @@ class SourceSide:
         return (None if lo is None else int(lo), None if hi is None else int(hi), int(n))
 
     def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats:
-        return _buckets(self._query(self._hashed.buckets_sql(self._relation(ranges), lo, width)))
+        hashed = self._hashed.hashed(self._relation(ranges))
+        return _buckets(self._query(self._hashed.buckets_sql(hashed, lo, width)))
 
     def rows(self, ranges: Sequence[Range]) -> list[tuple]:
-        return self._query(self._hashed.rows_sql(self._relation(ranges)))
+        return self._query(self._hashed.rows_sql(self._hashed.hashed(self._relation(ranges))))
 
 
 class RawSide:
@@ -140,6 +144,7 @@ class RawSide:
         cursor: str,
         deleted_keys: str | None,
         where: str | None = None,
+        where_columns: tuple[str, ...] = (),
     ) -> None:
         self._sql = sql
         self._hashed = hashed
@@ -147,35 +152,58 @@ class RawSide:
         self._table = table
         self._cursor = cursor
         self._deleted_keys = deleted_keys  # the table, or None when no deletion was ever recorded
-        self._where = where
+        self._where = where  # on the latest version, naming where_columns (quoted)
+        self._where_columns = where_columns
 
-    def _relation(self, ranges: Sequence[Range] | None) -> str:
-        sql, key = self._sql, self._hashed.key
-        inner = f" where {ranges_filter('v.' + key, ranges)}" if ranges else ""
+    def _latest(self, rows: str, columns: str) -> str:
+        """``columns`` of the latest live version of each key, ranked over ``rows``: a select
+        that carries ``k``, ``_c`` (cursor) and ``_l`` (load time) and the where columns.
+
+        Each version is narrowed (and hashed) before the ranking, so the window buffers a few
+        numbers per row rather than every column."""
         ranked = (
-            f"select v.*, row_number() over (partition by v.{key} "
-            f"order by v.{sql.quote(self._cursor)} desc nulls last, v._loaded_at desc) as _version_rank "
-            f"from {sql.relation(self._dataset, self._table)} as v{inner}"
+            "select h.*, row_number() over (partition by h.k order by h._c desc nulls last, h._l desc) "
+            f"as _version_rank from ({rows}) as h"
         )
-        conditions = ["latest._version_rank = 1"]
+        conditions = ["r._version_rank = 1"]
         if self._deleted_keys:
             conditions.append(
                 f"not exists (select 1 from {self._deleted_keys} as d where d.table_name = "
-                f"'{self._table}' and d.id = latest.{key} and d.detected_at >= latest._loaded_at)"
+                f"'{self._table}' and d.id = r.k and d.detected_at >= r._l)"
             )
         if self._where:
             conditions.append(self._where)
-        return f"(select * from ({ranked}) as latest where {' and '.join(conditions)}) as raw_latest"
+        return f"select {columns} from ({ranked}) as r where {' and '.join(conditions)}"
+
+    def _versions(self, ranges: Sequence[Range] | None) -> str:
+        key = self._hashed.key
+        where = f" where {ranges_filter(key, ranges)}" if ranges else ""
+        return f"{self._sql.relation(self._dataset, self._table)} as v{where}"
+
+    def _carry(self) -> tuple[tuple[str, str], ...]:
+        return (
+            (self._sql.quote(self._cursor), "_c"),
+            ("_loaded_at", "_l"),
+            *((column, column) for column in self._where_columns),
+        )
+
+    def _hashed_latest(self, ranges: Sequence[Range] | None) -> str:
+        rows = self._hashed.hashed(self._versions(ranges), self._carry())
+        return self._latest(rows, "k, x, h1, h2")
 
     def span(self) -> tuple[int | None, int | None, int]:
-        lo, hi, n = self._sql.rows(self._hashed.span_sql(self._relation(None)))[0]
+        carried = ", ".join(f"{expr} as {alias}" for expr, alias in self._carry())
+        rows = f"select {self._hashed.key} as k, {carried} from {self._versions(None)}"
+        lo, hi, n = self._sql.rows(f"select min(k), max(k), count(*) from ({self._latest(rows, 'k')}) as s")[
+            0
+        ]
         return (None if lo is None else int(lo), None if hi is None else int(hi), int(n))
 
     def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats:
-        return _buckets(self._sql.rows(self._hashed.buckets_sql(self._relation(ranges), lo, width)))
+        return _buckets(self._sql.rows(self._hashed.buckets_sql(self._hashed_latest(ranges), lo, width)))
 
     def rows(self, ranges: Sequence[Range]) -> list[tuple]:
-        return [tuple(r) for r in self._sql.rows(self._hashed.rows_sql(self._relation(ranges)))]
+        return [tuple(r) for r in self._sql.rows(self._hashed.rows_sql(self._hashed_latest(ranges)))]
 
 
 def _md5(text: str | None) -> str | None:

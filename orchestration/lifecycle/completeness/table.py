@@ -32,6 +32,9 @@ from orchestration.warehouse.row_hash import hashed_columns, source_dialect
 # Rows this close to the age-retention cutoff are left out: the retention job may or may
 # not have deleted them from raw yet.
 RETENTION_MARGIN = dt.timedelta(days=1)
+# What DuckDB may hold while it ranks raw's versions (it spills beyond): the check stays
+# under half a gigabyte however large the table (measured in docs/benchmarks.md).
+MEMORY_LIMIT = "256MB"
 
 
 class CompletenessError(ValueError):
@@ -55,7 +58,7 @@ def check_table(
         return Divergence(table=table, source_rows=_source_count(engine, table), raw_table_missing=True)
     mark = warehouse.high_water_mark(raw_schema, table)
     quarantined = {int(k) for k in warehouse.rejected_keys(raw_schema, table) if str(k).lstrip("-").isdigit()}
-    with sql.reading() as reading:
+    with sql.reading(memory_limit=MEMORY_LIMIT) as reading:
         raw_columns = reading.columns(raw_schema, table)
         has_deleted = deletes.DELETED_KEYS in reading.tables(raw_schema)
         forgotten = (
@@ -102,6 +105,9 @@ def check_table(
             cursor=source.cursor_column,
             deleted_keys=reading.relation(raw_schema, deletes.DELETED_KEYS) if has_deleted else None,
             where=_retention_filter(source, raw_hash, reading.quote, as_of),
+            where_columns=(reading.quote(source.retention.age_column),)
+            if source.retention.age_column
+            else (),
         )
         result = compare(
             table, source_side, raw_side, Classifier(mark, frozenset(quarantined), forgotten), grid
