@@ -34,7 +34,7 @@ from orchestration.warehouse.row_hash import hashed_columns, source_dialect
 RETENTION_MARGIN = dt.timedelta(days=1)
 # What DuckDB may hold while it ranks raw's versions (it spills beyond): the check stays
 # under half a gigabyte however large the table (measured in docs/benchmarks.md).
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "160MB"
 
 
 class CompletenessError(ValueError):
