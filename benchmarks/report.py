@@ -264,7 +264,8 @@ def _completeness_section(c: CompletenessResult) -> list[str]:
         "database's SQL, run side by side); then one source row is changed without touching "
         "`updated_at` and the check runs again (it must find exactly that key). Wall time of each "
         "worker's timed section, median of the repeats; peak RSS of the worker's process tree (the "
-        "PostgreSQL server's own memory is not counted, for COPY either).",
+        "PostgreSQL server's own memory is not counted, for COPY either). CPU s is the worker's own "
+        "(DuckDB's side of the check; PostgreSQL's side runs in the server).",
         "",
         "| path | s (median) | CPU s | peak RSS MB | found what was planted |",
         "|---|---:|---:|---:|---|",
