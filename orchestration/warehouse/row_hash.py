@@ -125,17 +125,29 @@ class RowHashDialect:
             self.hex_to_int(self.substr(hex_expr, 9, 8)),
         )
 
+    def hash64(self, text: str) -> str | None:
+        """The hash's first 64 bits as one integer, where the engine sums such values exactly
+        (then ``h1 = 0``); None where it would overflow (two 32-bit halves instead)."""
+        return None
+
     def hashed_row(
         self, key: str, extra: str, text: str, relation: str, carry: tuple[tuple[str, str], ...] = ()
     ) -> str:
         """``select k, x, h1, h2``: the key, the extra column and the hash's two parts, plus
-        ``carry``'s (expression, alias) columns passed through."""
-        h1, h2 = self.hash_parts("h")
+        ``carry``'s (expression, alias) columns passed through.
+
+        The hash is computed in the inner select and used once in the outer one where it is one
+        integer: PostgreSQL inlines the subquery, and would otherwise take the MD5 per use."""
         outer, inner = _carried(carry)
+        wide = self.hash64(text)
+        if wide is not None:
+            hashed, parts = f"{wide} as v", "0 as h1, v as h2"
+        else:
+            h1, h2 = self.hash_parts("h")
+            hashed, parts = f"{self.md5_hex(text)} as h", f"{h1} as h1, {h2} as h2"
         return (
-            f"select k, x, {h1} as h1, {h2} as h2{outer} from ("
-            f"select {key} as k, {extra} as x, {self.md5_hex(text)} as h{inner} from {relation}"
-            ") hashed"
+            f"select k, x, {parts}{outer} from ("
+            f"select {key} as k, {extra} as x, {hashed}{inner} from {relation}) hashed"
         )
 
 
@@ -173,18 +185,9 @@ class PostgresHash(RowHashDialect):
     def hex_to_int(self, hex8: str) -> str:
         return f"(('x' || lpad({hex8}, 16, '0'))::bit(64)::bigint)"
 
-    def hashed_row(
-        self, key: str, extra: str, text: str, relation: str, carry: tuple[tuple[str, str], ...] = ()
-    ) -> str:
-        # The first 64 bits as one signed bigint in h2 (h1 = 0): referenced once, so the MD5 is
-        # computed once per row even though PostgreSQL inlines the subquery, and the query
-        # stays parallel-safe. SUM of bigint is numeric here: no overflow.
-        outer, inner = _carried(carry)
-        return (
-            f"select k, x, 0 as h1, v as h2{outer} from ("
-            f"select {key} as k, {extra} as x, ('x' || substr(md5({text}), 1, 16))::bit(64)::bigint as v{inner} "
-            f"from {relation}) hashed"
-        )
+    def hash64(self, text: str) -> str:
+        # A signed bigint (the sums read modulo 2^64); SUM of bigint is an exact numeric.
+        return f"('x' || substr(md5({text}), 1, 16))::bit(64)::bigint"
 
 
 class MySqlHash(RowHashDialect):
@@ -212,17 +215,9 @@ class MySqlHash(RowHashDialect):
     def hex_to_int(self, hex8: str) -> str:
         return f"cast(conv({hex8}, 16, 10) as unsigned)"
 
-    def hashed_row(
-        self, key: str, extra: str, text: str, relation: str, carry: tuple[tuple[str, str], ...] = ()
-    ) -> str:
-        # The first 64 bits as one unsigned integer in h2 (h1 = 0), referenced once; SUM of it
-        # is an exact DECIMAL.
-        outer, inner = _carried(carry)
-        return (
-            f"select k, x, 0 as h1, v as h2{outer} from ("
-            f"select {key} as k, {extra} as x, cast(conv(substr(md5({text}), 1, 16), 16, 10) as unsigned) as v{inner} "
-            f"from {relation}) hashed"
-        )
+    def hash64(self, text: str) -> str:
+        # An unsigned 64-bit integer; SUM of it is an exact DECIMAL.
+        return f"cast(conv(substr(md5({text}), 1, 16), 16, 10) as unsigned)"
 
     def int_div(self, numerator: str, denominator: int) -> str:
         return f"(({numerator}) div {denominator})"
