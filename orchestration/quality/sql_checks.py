@@ -103,7 +103,7 @@ def check_uniqueness(target: SqlTarget, spec: ExpectationSpec) -> ExpectationOut
         latest = (
             f"with touched as (select distinct {key} from {rel} where {target.batch_where()}), "
             f"grouped as (select {key}, {cursor}, count(*) as n, count(distinct {target.q('_batch_id')}) as batches, "
-            f"count(distinct {target.sql.sha256_hex(f'concat({text})')}) as contents "
+            f"count(distinct concat({text})) as contents "
             f"from {rel} join touched using ({key}) group by {key}, {cursor}), "
             f"versions as (select {key}, {cursor}, case when n > batches or n > contents then n else 1 end as n "
             "from grouped), "
