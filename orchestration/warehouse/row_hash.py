@@ -182,9 +182,6 @@ class PostgresHash(RowHashDialect):
             return f"({column})::text"
         return f"({column})::text"
 
-    def hex_to_int(self, hex8: str) -> str:
-        return f"(('x' || lpad({hex8}, 16, '0'))::bit(64)::bigint)"
-
     def hash64(self, text: str) -> str:
         # A signed bigint (the sums read modulo 2^64); SUM of bigint is an exact numeric.
         return f"('x' || substr(md5({text}), 1, 16))::bit(64)::bigint"
@@ -211,9 +208,6 @@ class MySqlHash(RowHashDialect):
 
     def concat(self, parts: list[str]) -> str:
         return f"concat({', '.join(parts)})"
-
-    def hex_to_int(self, hex8: str) -> str:
-        return f"cast(conv({hex8}, 16, 10) as unsigned)"
 
     def hash64(self, text: str) -> str:
         # An unsigned 64-bit integer; SUM of it is an exact DECIMAL.
