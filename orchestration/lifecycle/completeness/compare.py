@@ -51,7 +51,7 @@ SAMPLE = 10
 
 
 class Side(Protocol):  # what sides.py implements
-    def span(self) -> tuple[int | None, int | None, int]: ...
+    def bounds(self) -> tuple[int | None, int | None]: ...
     def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats: ...
     def rows(self, ranges: Sequence[Range]) -> list[tuple]: ...
 
@@ -154,8 +154,7 @@ def compare(
             s, r = pool.submit(call, source), pool.submit(call, raw)
             return s.result(), r.result()
 
-        (s_lo, s_hi, s_n), (r_lo, r_hi, r_n) = both(lambda side: side.span())
-        result.source_rows, result.raw_rows = s_n, r_n
+        (s_lo, s_hi), (r_lo, r_hi) = both(lambda side: side.bounds())
         bounds = [v for v in (s_lo, s_hi, r_lo, r_hi) if v is not None]
         if not bounds:
             result.duration_s = time.perf_counter() - started
@@ -168,6 +167,9 @@ def compare(
             differing = []
             for chunk in _chunks(ranges, RANGES_PER_QUERY):
                 s_stats, r_stats = both(lambda side, c=chunk, w=width: side.buckets(c, lo, w))
+                if result.levels == 1:  # the first level covers every key: the row counts
+                    result.source_rows += sum(n for n, _ in s_stats.values())
+                    result.raw_rows += sum(n for n, _ in r_stats.values())
                 buckets = s_stats.keys() | r_stats.keys()
                 result.buckets_compared += len(buckets)
                 differing += [b for b in buckets if s_stats.get(b) != r_stats.get(b)]

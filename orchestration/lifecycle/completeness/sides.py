@@ -3,7 +3,8 @@
 Each side answers the same three questions in its own database's SQL, so no row travels
 to Python unless its key range already differs:
 
-* ``span()``: the lowest and highest key and the row count;
+* ``bounds()``: a lowest and highest key that every key the side holds lies between (raw's
+  are over all its versions, deleted or not: no ranking needed for them);
 * ``buckets(ranges, lo, width)``: per bucket ``(key - lo) div width`` of the given key
   ranges, the row count and the sum of the row hashes (orchestration/warehouse/row_hash.py);
 * ``rows(ranges)``: per key, its hash and one extra value (the source's cursor, or raw's
@@ -61,8 +62,13 @@ class HashedRelation:
     def rows_sql(self, hashed: str) -> str:
         return f"select k, x, h1, h2 from ({hashed}) parts order by k"
 
-    def span_sql(self, relation: str) -> str:
-        return f"select min({self.key}), max({self.key}), count(*) from {relation}"
+    def bounds_sql(self, relation: str) -> str:
+        return f"select min({self.key}), max({self.key}) from {relation}"
+
+
+def _bounds(row: Sequence[Any]) -> tuple[int | None, int | None]:
+    lo, hi = row[0], row[1]
+    return (None if lo is None else int(lo), None if hi is None else int(hi))
 
 
 def _buckets(rows: Sequence[Sequence[Any]]) -> BucketStats:
@@ -117,9 +123,8 @@ class SourceSide:
         finally:
             raw.close()
 
-    def span(self) -> tuple[int | None, int | None, int]:
-        lo, hi, n = self._query(self._hashed.span_sql(self._relation(None)))[0]
-        return (None if lo is None else int(lo), None if hi is None else int(hi), int(n))
+    def bounds(self) -> tuple[int | None, int | None]:
+        return _bounds(self._query(self._hashed.bounds_sql(self._relation(None)))[0])
 
     def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats:
         hashed = self._hashed.hashed(self._relation(ranges))
@@ -191,13 +196,8 @@ class RawSide:
         rows = self._hashed.hashed(self._versions(ranges), self._carry())
         return self._latest(rows, "k, x, h1, h2")
 
-    def span(self) -> tuple[int | None, int | None, int]:
-        carried = ", ".join(f"{expr} as {alias}" for expr, alias in self._carry())
-        rows = f"select {self._hashed.key} as k, {carried} from {self._versions(None)}"
-        lo, hi, n = self._sql.rows(f"select min(k), max(k), count(*) from ({self._latest(rows, 'k')}) as s")[
-            0
-        ]
-        return (None if lo is None else int(lo), None if hi is None else int(hi), int(n))
+    def bounds(self) -> tuple[int | None, int | None]:
+        return _bounds(self._sql.rows(self._hashed.bounds_sql(self._versions(None)))[0])
 
     def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats:
         return _buckets(self._sql.rows(self._hashed.buckets_sql(self._hashed_latest(ranges), lo, width)))
