@@ -41,6 +41,15 @@ class Grid:
     fanout: int = 32  # each differing bucket is split this many ways at the next level
     leaf_width: int = 2048  # keys per bucket at which keys and hashes are read
 
+    def top_level(self, low: int, high: int) -> tuple[int, int]:
+        """The first level's start and bucket width for keys in ``[low, high]``.
+
+        The width is a power of two and the start a multiple of it, so the buckets stay the
+        same while the table grows (up to twice its key span): raw's per-bucket sums can be
+        kept from one check to the next (bucket_cache.py)."""
+        width = 1 << max(0, math.ceil((high - low + 1) / self.top_buckets) - 1).bit_length()
+        return (low // width) * width, width
+
 
 DEFAULT_GRID = Grid()
 
@@ -53,6 +62,7 @@ SAMPLE = 10
 class Side(Protocol):  # what sides.py implements
     def bounds(self) -> tuple[int | None, int | None]: ...
     def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats: ...
+    def top_buckets(self, lo: int, width: int, stop: int) -> BucketStats: ...  # of [lo, stop)
     def rows(self, ranges: Sequence[Range]) -> list[tuple]: ...
 
 
@@ -71,6 +81,7 @@ class Divergence:
     buckets_compared: int = 0
     buckets_differing: int = 0
     keys_read: int = 0
+    buckets_reused: int = 0  # first-level raw sums taken from the previous check (bucket_cache.py)
     columns: tuple[str, ...] = ()
     columns_not_compared: tuple[str, ...] = ()
     high_water_mark: dt.datetime | None = None
@@ -116,6 +127,7 @@ class Divergence:
             "buckets_compared": self.buckets_compared,
             "buckets_differing": self.buckets_differing,
             "keys_read": self.keys_read,
+            "buckets_reused": self.buckets_reused,
             "columns_compared": len(self.columns),
             "columns_not_compared": ", ".join(self.columns_not_compared) or "none",
             "high_water_mark": self.high_water_mark.isoformat(sep=" ") if self.high_water_mark else "none",
@@ -159,22 +171,24 @@ def compare(
         if not bounds:
             result.duration_s = time.perf_counter() - started
             return result
-        lo, hi = min(bounds), max(bounds)
-        width = max(1, math.ceil((hi - lo + 1) / grid.top_buckets))
-        ranges: list[Range] = [(lo, hi + 1)]
+        lo, width = grid.top_level(min(bounds), max(bounds))
+        stop = max(bounds) + 1
+        ranges: list[Range] = [(lo, stop)]
         while True:
             result.levels += 1
             differing = []
             for chunk in _chunks(ranges, RANGES_PER_QUERY):
-                s_stats, r_stats = both(lambda side, c=chunk, w=width: side.buckets(c, lo, w))
-                if result.levels == 1:  # the first level covers every key: the row counts
+                if result.levels == 1:  # every key, in one range: the row counts
+                    s_stats, r_stats = both(lambda side, w=width: side.top_buckets(lo, w, stop))
                     result.source_rows += sum(n for n, _ in s_stats.values())
                     result.raw_rows += sum(n for n, _ in r_stats.values())
+                else:
+                    s_stats, r_stats = both(lambda side, c=chunk, w=width: side.buckets(c, lo, w))
                 buckets = s_stats.keys() | r_stats.keys()
                 result.buckets_compared += len(buckets)
                 differing += [b for b in buckets if s_stats.get(b) != r_stats.get(b)]
             result.buckets_differing += len(differing)
-            ranges = _merge([(lo + b * width, lo + (b + 1) * width) for b in sorted(differing)])
+            ranges = merge_ranges([(lo + b * width, lo + (b + 1) * width) for b in sorted(differing)])
             if not ranges or width <= grid.leaf_width:
                 break
             width = max(1, math.ceil(width / grid.fanout))
@@ -207,7 +221,7 @@ def _classify(s_rows: list[tuple], r_rows: list[tuple], classifier: Classifier, 
             result.stale.append(key)
 
 
-def _merge(ranges: Iterable[Range]) -> list[Range]:
+def merge_ranges(ranges: Iterable[Range]) -> list[Range]:
     merged: list[Range] = []
     for start, stop in ranges:
         if merged and merged[-1][1] >= start:

@@ -130,6 +130,9 @@ class SourceSide:
         hashed = self._hashed.hashed(self._relation(ranges))
         return _buckets(self._query(self._hashed.buckets_sql(hashed, lo, width)))
 
+    def top_buckets(self, lo: int, width: int, stop: int) -> BucketStats:
+        return self.buckets([(lo, stop)], lo, width)
+
     def rows(self, ranges: Sequence[Range]) -> list[tuple]:
         return self._query(self._hashed.rows_sql(self._hashed.hashed(self._relation(ranges))))
 
@@ -202,8 +205,37 @@ class RawSide:
     def buckets(self, ranges: Sequence[Range], lo: int, width: int) -> BucketStats:
         return _buckets(self._sql.rows(self._hashed.buckets_sql(self._hashed_latest(ranges), lo, width)))
 
+    def top_buckets(self, lo: int, width: int, stop: int) -> BucketStats:
+        return self.buckets([(lo, stop)], lo, width)
+
     def rows(self, ranges: Sequence[Range]) -> list[tuple]:
         return [tuple(r) for r in self._sql.rows(self._hashed.rows_sql(self._hashed_latest(ranges)))]
+
+    def guards(self, lo: int, width: int, columns: Sequence[str]) -> dict[int, tuple[int, ...]] | None:
+        """Per bucket, what raw's latest live versions there depend on, cheaply: the number of
+        versions and the sum of a native hash of ``columns`` (quoted: every column, metadata
+        included) over all of them, how many pass the retention filter, and the count and
+        hash sum of the bucket's deleted-keys records. None where the warehouse has no cheap
+        native hash (bucket_cache.py keeps nothing there)."""
+        dialect = self._hashed.dialect
+        fingerprint = dialect.native_fingerprint(list(columns))
+        if fingerprint is None:
+            return None
+        bucket = dialect.int_div(f"{self._hashed.key} - {int(lo)}", int(width))
+        kept = f"sum(case when {self._where} then 1 else 0 end)" if self._where else "0"
+        versions = self._sql.rows(
+            f"select {bucket}, count(*), sum({fingerprint}), {kept} from {self._versions(None)} group by 1"
+        )
+        guards = {int(b): (int(n), int(h), int(k), 0, 0) for b, n, h, k in versions}
+        if self._deleted_keys:
+            deleted = dialect.native_fingerprint(["d.id", "d.detected_at"])
+            for b, n, h in self._sql.rows(
+                f"select {dialect.int_div(f'd.id - {int(lo)}', int(width))}, count(*), sum({deleted}) "
+                f"from {self._deleted_keys} as d where d.table_name = '{self._table}' group by 1"
+            ):
+                n_versions, h_versions, n_kept, _, _ = guards.get(int(b), (0, 0, 0, 0, 0))
+                guards[int(b)] = (n_versions, h_versions, n_kept, int(n), int(h))
+        return guards
 
 
 def _md5(text: str | None) -> str | None:

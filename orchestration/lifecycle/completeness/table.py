@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from orchestration.extract.arrow_types import reflect_arrow_schema
 from orchestration.extract.pipeline import ExtractionOutcome, extract_source
 from orchestration.lifecycle import deletes
+from orchestration.lifecycle.completeness import bucket_cache
 from orchestration.lifecycle.completeness.compare import DEFAULT_GRID, Classifier, Divergence, Grid, compare
 from orchestration.lifecycle.completeness.sides import HashedRelation, RawSide, SourceSide
 from orchestration.lifecycle.forget import forgotten_subject_ids
@@ -50,6 +51,7 @@ def check_table(
     raw_schema: str,
     as_of: dt.datetime | None = None,
     grid: Grid = DEFAULT_GRID,
+    use_stored_sums: bool = True,
 ) -> Divergence:
     source = sources.table(table)
     check_table_against_source(sources, source, sa.inspect(engine))
@@ -57,6 +59,7 @@ def check_table(
     if table not in sql.tables(raw_schema):
         return Divergence(table=table, source_rows=_source_count(engine, table), raw_table_missing=True)
     mark = warehouse.high_water_mark(raw_schema, table)
+    stored = warehouse.read_state(raw_schema, bucket_cache.state_key(table)) if use_stored_sums else None
     quarantined = {int(k) for k in warehouse.rejected_keys(raw_schema, table) if str(k).lstrip("-").isdigit()}
     with sql.reading(memory_limit=MEMORY_LIMIT) as reading:
         raw_columns = reading.columns(raw_schema, table)
@@ -109,9 +112,20 @@ def check_table(
             if source.retention.age_column
             else (),
         )
-        result = compare(
-            table, source_side, raw_side, Classifier(mark, frozenset(quarantined), forgotten), grid
+        version = reading.rows(raw_hash.fingerprint_version_sql) if raw_hash.fingerprint_version_sql else ""
+        kept = (source.retention.age_column, source.retention.age_days)
+        signature = bucket_cache.signature(
+            raw_hash.name, version, key, subject, source.cursor_column, columns, kept
         )
+        cached = bucket_cache.CachedRawSide(
+            raw_side, [reading.quote(c) for c in raw_columns], signature, stored
+        )
+        result = compare(
+            table, source_side, cached, Classifier(mark, frozenset(quarantined), forgotten), grid
+        )
+    if cached.to_store is not None:
+        warehouse.write_state(raw_schema, bucket_cache.state_key(table), cached.to_store)
+    result.buckets_reused = cached.buckets_reused
     result.columns = tuple(compared)
     result.columns_not_compared = tuple(not_compared)
     return result
