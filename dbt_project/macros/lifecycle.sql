@@ -28,7 +28,7 @@
         on deletions.id = latest.{{ key }}
         and deletions.detected_at >= latest._loaded_at
     {%- if cdc %}
-    {# Change data capture: a delete of the key, or a truncate, after its latest live version. #}
+    {# Change data capture: a delete of the key, a truncate or a snapshot without it, after its latest live version. #}
     left join (
         select
             ends.{{ key }} as ended_key,
@@ -45,7 +45,8 @@
             max(ends._cdc_position) as ended_position,
             max(ends._cdc_committed_at) as ended_at
         from {{ relation }} as ends
-        where ends._cdc_operation = 'truncate'
+        -- a snapshot is a full image: a key it does not hold has ended (a re-snapshot)
+        where ends._cdc_operation in ('truncate', 'snapshot')
     ) as truncations
         on truncations.ended_position > latest._cdc_position
     {%- endif %}

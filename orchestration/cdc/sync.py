@@ -4,6 +4,7 @@
 
 1. First run: create the publication and the slot, then read the snapshot through the bulk
    path (extract_table), its rows at the slot's consistent point, the ledger recording it.
+   A snapshot is a full image: a key absent from the latest one has ended (staging's macros).
 2. Every run: peek whole transactions from the slot, skip those at or below the ledger's
    position (already published: a crash came between the warehouse commit and the advance),
    publish the rest with their end position in ONE warehouse transaction, and only then
@@ -91,7 +92,10 @@ def sync_table(
     max_changes: int = DEFAULT_MAX_CHANGES,
     max_batches: int = DEFAULT_MAX_BATCHES,
     chunk_rows: int | None = None,
+    resnapshot: bool = False,
 ) -> CdcOutcome:
+    """``resnapshot``: drop the slot (if any), create a new one and read the table again: the
+    recovery from a lost slot. Every key absent from the new snapshot ends (staging's macros)."""
     started = time.perf_counter()
     source = sources.table(table)
     if source.mode != "cdc":
@@ -108,6 +112,14 @@ def sync_table(
         slots.check_server(conn, table)
         state = slots.read_slot(conn, slot)
         recorded = warehouse.source_position(raw_schema, table)
+        if resnapshot:
+            _start_resnapshot(conn, warehouse, raw_schema, table, slot, state)
+            state, recorded = None, None
+        elif warehouse.read_state(raw_schema, _resnapshot_key(table)):
+            raise SlotLostError(
+                f"{table}: a re-snapshot of {raw_schema}.{table} was interrupted before it published; "
+                "run it again (job cdc_resnapshot)"
+            )
         if state is None and recorded is not None:
             raise SlotLostError(
                 f"{table}: replication slot {slot!r} is gone, but {raw_schema}.{table} was fed from it up to "
@@ -129,6 +141,8 @@ def sync_table(
                 engine, warehouse, source, consistent, raw_schema, landing_dir, batch_id, chunk_rows
             )
             recorded = format_lsn(consistent)
+            if resnapshot:
+                warehouse.write_state(raw_schema, _resnapshot_key(table), {})
         batches = changes = skipped = 0
         schema = reflect_arrow_schema(engine, table)
         for column in source.exclude:
@@ -169,6 +183,22 @@ def sync_table(
     )
 
 
+def _resnapshot_key(table: str) -> str:
+    return f"cdc_resnapshot:{table}"
+
+
+def _start_resnapshot(conn, warehouse: Warehouse, raw_schema: str, table: str, slot: str, state) -> None:
+    # Marked before the old slot goes: until the new snapshot has published, a drain must not
+    # read the new slot from the old slot's position (changes in between would be lost).
+    warehouse.write_state(raw_schema, _resnapshot_key(table), {"pending": True, "slot": slot})
+    if state is not None:
+        if state.active:
+            raise CdcSourceError(
+                f"{table}: replication slot {slot!r} is in use by another session; not dropped"
+            )
+        slots.drop_slot(conn, slot)
+
+
 def _snapshot(
     engine: sa.Engine,
     warehouse: Warehouse,
@@ -182,6 +212,8 @@ def _snapshot(
     """The whole table, read after the slot's creation committed (docs/reliability.md says why
     changes between the consistent point and this read are applied again harmlessly)."""
     operation, committed_at, position_field = CDC_FIELDS
+    with engine.connect() as conn:  # a snapshot's "commit time": when it was read, by the source's clock
+        read_at = conn.execute(sa.text("select cast(now() at time zone 'UTC' as timestamp)")).scalar_one()
     options = {"chunk_rows": chunk_rows} if chunk_rows else {}
     return extract_table(
         engine,
@@ -196,7 +228,7 @@ def _snapshot(
         exclude_columns=source.exclude,
         constant_columns=(
             (operation, "snapshot"),
-            (committed_at, None),
+            (committed_at, read_at),
             (position_field, position(consistent_lsn, 0)),
         ),
         source_position=format_lsn(consistent_lsn),

@@ -77,16 +77,17 @@ def slot_prefix(engine: sa.Engine) -> str:
 
 # The test's own oracle for "the latest live version per key" (what staging's latest_version
 # macros compute in dbt): order by position; a key is gone when its newest version is a
-# delete or a truncate came after it.
+# delete, or a truncate or a snapshot without it came after it (a snapshot is a full image).
 LIVE_SQL = f"""
 with ranked as (
     select *, row_number() over (partition by id order by _cdc_position desc) as rank
     from {RAW}.orders where id is not null
 ),
-truncated as (select max(_cdc_position) as position from {RAW}.orders where _cdc_operation = 'truncate')
+reset as (
+    select max(_cdc_position) as position from {RAW}.orders where _cdc_operation in ('truncate', 'snapshot')
+)
 select id, status, total, is_paid, order_date, notes from ranked
-where rank = 1 and _cdc_operation <> 'delete'
-  and _cdc_position > coalesce((select position from truncated), '')
+where rank = 1 and _cdc_operation <> 'delete' and _cdc_position >= (select position from reset)
 order by id
 """
 

@@ -155,3 +155,21 @@ def test_slot_names_come_from_the_prefix_and_refuse_what_postgres_would(source):
     assert postgres_slot.slot_name("pharma_cdc", "Orders") == "pharma_cdc_orders"
     with pytest.raises(CdcSourceError, match="CDC_SLOT_PREFIX"):
         postgres_slot.slot_name("pharma-cdc", "orders")
+
+
+def test_a_resnapshot_after_a_lost_slot_converges_and_ends_keys_deleted_meanwhile(
+    source, warehouse, tmp_path
+):
+    make_source(source.url.render_as_string(hide_password=False), rows=3).dispose()
+    outcome = sync(source, warehouse, tmp_path)
+    with source.connect() as conn:
+        postgres_slot.drop_slot(conn, outcome.slot)
+    # Changes nobody will ever decode: the slot that would have kept them is gone.
+    run(source, "delete from orders where id = 2;\nupdate orders set status = 'unseen' where id = 1")
+    with pytest.raises(SlotLostError):
+        sync(source, warehouse, tmp_path)
+    again = sync(source, warehouse, tmp_path, resnapshot=True)
+    assert again.snapshot is not None and again.snapshot.load.rows_inserted == 2
+    run(source, "update orders set status = 'after' where id = 3")
+    sync(source, warehouse, tmp_path)
+    assert live_raw(warehouse.path) == source_rows(source)
