@@ -277,8 +277,17 @@ class DuckDBWarehouse:
                     ).fetchone()[0]
                 rows_rejected, min_rejected = self._publish_rejected(con, request)
                 new_mark = next_high_water_mark(previous, batch_max, min_rejected, request.mark_ceiling)
-                ledger_columns = "table_name, batch_id, cursor_column, high_water_mark, rows_landed, rows_inserted"
-                ledger_values = [table, request.batch_id, request.cursor_column, new_mark, rows_landed, inserted]
+                ledger_columns = (
+                    "table_name, batch_id, cursor_column, high_water_mark, rows_landed, rows_inserted"
+                )
+                ledger_values = [
+                    table,
+                    request.batch_id,
+                    request.cursor_column,
+                    new_mark,
+                    rows_landed,
+                    inserted,
+                ]
                 if request.source_position is not None:
                     ledger_columns += ", source_position"
                     ledger_values.append(request.source_position)
