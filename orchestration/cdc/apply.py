@@ -134,10 +134,16 @@ def _values(
     return row
 
 
-def to_arrow(rows: list[dict[str, object]], schema: pa.Schema, table: str) -> pa.Table:
-    """Rows of text values (as pgoutput sends them) typed by the raw table's Arrow schema."""
+def to_arrow(
+    rows: list[dict[str, object]], schema: pa.Schema, table: str, exclude: tuple[str, ...] = ()
+) -> pa.Table:
+    """Rows of text values (as pgoutput sends them) typed by the raw table's Arrow schema.
+
+    ``exclude``: the declared excluded columns. The publication sends every column, so their
+    values reach this process in memory and are dropped here, never landed.
+    """
     source_fields = [f for f in schema if f.name not in CDC_COLUMNS]
-    known = {f.name for f in source_fields}
+    known = {f.name for f in source_fields} | set(exclude)
     columns: dict[str, list[object]] = {f.name: [] for f in schema}
     for row in rows:
         unknown = [name for name in row if name not in known and name not in CDC_COLUMNS]

@@ -82,6 +82,29 @@ def read_slot(conn: sa.Connection, slot: str) -> SlotState | None:
     )
 
 
+def check_replica_identity(conn: sa.Connection, table: str) -> None:
+    """Refuse a table whose updates and deletes a publication would make fail at the source.
+
+    PostgreSQL rejects UPDATE and DELETE on a published table without a replica identity
+    (REPLICA IDENTITY NOTHING, or DEFAULT without a primary key): creating the publication
+    would break the source's writers, so it is never created for such a table.
+    """
+    row = conn.execute(
+        sa.text(
+            "select c.relreplident, exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary) "
+            "from pg_class c where c.oid = cast(:table as regclass)"
+        ),
+        {"table": f'"{table}"'},
+    ).one()
+    identity, has_primary_key = row
+    if identity == "n" or (identity == "d" and not has_primary_key):
+        raise CdcSourceError(
+            f"{table}: mode cdc needs a replica identity for updates and deletes; the table has "
+            f"{'REPLICA IDENTITY NOTHING' if identity == 'n' else 'no primary key'}. Add a primary key or run "
+            f'ALTER TABLE "{table}" REPLICA IDENTITY FULL (docs/reliability.md, "REPLICA IDENTITY")'
+        )
+
+
 def ensure_publication(conn: sa.Connection, publication: str, table: str) -> None:
     exists = conn.execute(
         sa.text("select count(*) from pg_publication where pubname = :name"), {"name": publication}

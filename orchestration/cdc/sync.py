@@ -133,6 +133,7 @@ def sync_table(
             )
         if recorded is None:
             if state is None:
+                slots.check_replica_identity(conn, table)
                 slots.ensure_publication(conn, publication, table)
                 consistent = slots.create_slot(conn, slot)
             else:  # a crash came after the slot's creation and before the snapshot's publish
@@ -158,7 +159,7 @@ def sync_table(
             )
             skipped += batch.skipped_transactions
             if batch.rows:
-                rows = to_arrow(batch.rows, schema, table)
+                rows = to_arrow(batch.rows, schema, table, source.exclude)
                 inserted = _publish(
                     warehouse, rows, source, raw_schema, landing_dir, batch_id, batch.applied_end
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -50,18 +51,24 @@ def make_source(url: str, rows: int = 5) -> sa.Engine:
 
 
 def sources_file(tmp_path: Path, text: str = SOURCES) -> Path:
-    path = tmp_path / "sources.yml"
+    # Named by content: load_sources caches by path.
+    path = tmp_path / f"sources-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yml"
     path.write_text(text)
     return path
 
 
 def sync(
-    engine: sa.Engine, warehouse: DuckDBWarehouse, tmp_path: Path, run: str = "run", **options
+    engine: sa.Engine,
+    warehouse: DuckDBWarehouse,
+    tmp_path: Path,
+    run: str = "run",
+    sources: str = SOURCES,
+    **options,
 ) -> CdcOutcome:
     return sync_table(
         engine,
         warehouse,
-        load_sources(sources_file(tmp_path)),
+        load_sources(sources_file(tmp_path, sources)),
         "orders",
         raw_schema=RAW,
         landing_dir=tmp_path / "landing",

@@ -6,6 +6,7 @@ latest live versions are compared with the source row by row after every drain.
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 
@@ -173,3 +174,49 @@ def test_a_resnapshot_after_a_lost_slot_converges_and_ends_keys_deleted_meanwhil
     run(source, "update orders set status = 'after' where id = 3")
     sync(source, warehouse, tmp_path)
     assert live_raw(warehouse.path) == source_rows(source)
+
+
+def test_excluded_columns_are_never_landed_from_changes_either(source, warehouse, tmp_path):
+    from tests.cdc.helpers import SOURCES
+
+    make_source(source.url.render_as_string(hide_password=False), rows=2).dispose()
+    excluding = SOURCES + "    exclude: [notes]\n"
+    sync(source, warehouse, tmp_path, sources=excluding)
+    run(source, "update orders set notes = 'secret', status = 'confirmed' where id = 1")
+    outcome = sync(source, warehouse, tmp_path, sources=excluding)
+    assert outcome.changes == 1
+    with duckdb.connect(str(warehouse.path), read_only=True) as con:
+        columns = {
+            name
+            for (name,) in con.execute(
+                "select column_name from information_schema.columns where table_name = 'orders'"
+            ).fetchall()
+        }
+        assert "notes" not in columns
+        assert con.execute(
+            "select status from raw_ops.orders where _cdc_operation = 'update'"
+        ).fetchall() == [("confirmed",)]
+
+
+def test_a_table_without_replica_identity_is_refused_before_a_publication_breaks_its_writers(
+    source, warehouse, tmp_path
+):
+    make_source(source.url.render_as_string(hide_password=False), rows=1).dispose()
+    run(source, "alter table orders replica identity nothing")
+    with pytest.raises(
+        CdcSourceError, match=r"orders: mode cdc needs a replica identity.*REPLICA IDENTITY FULL"
+    ):
+        sync(source, warehouse, tmp_path)
+    with source.connect() as conn:
+        assert not conn.execute(sa.text("select count(*) from pg_publication")).scalar_one()
+    run(source, "update orders set status = 'still writable' where id = 1")
+
+
+def test_with_replica_identity_full_a_delete_keeps_the_last_values(source, warehouse, tmp_path):
+    make_source(source.url.render_as_string(hide_password=False), rows=1).dispose()
+    run(source, "alter table orders replica identity full")
+    sync(source, warehouse, tmp_path)
+    run(source, "delete from orders where id = 1")
+    sync(source, warehouse, tmp_path)
+    assert raw_versions(warehouse.path, 1)[-1][1:3] == ("pending", "delete")
+    assert live_raw(warehouse.path) == source_rows(source) == []
