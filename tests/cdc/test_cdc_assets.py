@@ -112,6 +112,14 @@ def test_the_code_location_schedules_cdc_drain_in_the_writer_pool(cdc_definition
     assert dg.AssetCheckKey(ORDERS, SLOT_LAG_CHECK) in graph.asset_check_keys
     # The other tables stay in cursor mode, with their extraction checks.
     assert graph.get(raw_asset_key("customers")).tags.get("mode") is None
+    # Every minute: the drain and its lag check, not the raw suites (Great Expectations).
+    assert set(drain.asset_layer.asset_graph.asset_check_keys) == {dg.AssetCheckKey(ORDERS, SLOT_LAG_CHECK)}
+    # Completeness comparison and repair, and key reconciliation, stay with cursor mode.
+    repair = cdc_definitions.resolve_job_def("ops_repair")
+    assert ORDERS not in repair.asset_layer.selected_asset_keys
+    assert raw_asset_key("customers") in repair.asset_layer.selected_asset_keys
+    assert dg.AssetCheckKey(ORDERS, "completeness") not in graph.asset_check_keys
+    assert cdc_definitions.resolve_job_def("hourly_incremental")
 
 
 @pytest.mark.parametrize(
