@@ -199,11 +199,11 @@ class DuckDBWarehouse:
             con.execute(
                 f"create table if not exists {_q(dataset)}.{_q(LOAD_LEDGER)} ("
                 "table_name varchar not null, batch_id varchar not null, cursor_column varchar, "
-                "high_water_mark timestamp, rows_landed bigint, rows_inserted bigint, loaded_at timestamp, "
-                "source_position varchar)"
+                "high_water_mark timestamp, rows_landed bigint, rows_inserted bigint, loaded_at timestamp)"
             )
             if request.source_position is not None:
-                # A ledger created before change data capture existed lacks the column.
+                # Added by the first positioned (CDC) batch only: a ledger fed only by cursor
+                # loads keeps its seven columns.
                 con.execute(
                     f"alter table {_q(dataset)}.{_q(LOAD_LEDGER)} add column if not exists source_position varchar"
                 )
