@@ -37,8 +37,11 @@ def _as_postgres(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def logical_postgres() -> Iterator[str]:
-    """Yield the admin URL of a fresh server (trust auth, user postgres); stop it afterwards."""
+def logical_postgres(initdb_args: tuple[str, ...] = (), settings: str = "") -> Iterator[str]:
+    """Yield the admin URL of a fresh server (trust auth, user postgres); stop it afterwards.
+
+    ``initdb_args`` and ``settings`` (``-c name=value ...``) shape a server for one test module.
+    """
     if not (PG_BIN / "initdb").exists() or (os.geteuid() == 0 and not shutil.which("runuser")):
         skip_or_fail(f"no PostgreSQL binaries at {PG_BIN} (TEST_PG_BIN) to start a wal_level=logical server")
     root = Path(tempfile.mkdtemp(prefix="cdc-pg-"))
@@ -49,13 +52,16 @@ def logical_postgres() -> Iterator[str]:
     started = False
     try:
         subprocess.run(
-            _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"),
+            _as_postgres(
+                str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", *initdb_args
+            ),
             check=True,
             capture_output=True,
         )
         options = (
             f"-p {port} -k {root} -c wal_level=logical -c listen_addresses=127.0.0.1 "
-            "-c max_replication_slots=40 -c max_wal_senders=10 -c fsync=off -c shared_buffers=32MB"
+            "-c max_replication_slots=40 -c max_wal_senders=10 -c fsync=off -c shared_buffers=32MB "
+            + settings
         )
         subprocess.run(
             _as_postgres(

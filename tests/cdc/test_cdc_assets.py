@@ -93,10 +93,13 @@ def cdc_definitions(tmp_path_factory):
     path = tmp_path_factory.mktemp("sources") / "sources.yml"
     path.write_text(head + marker + "    mode: cdc\n" + tail)
     from orchestration.definitions import build_definitions
-    from orchestration.resources.dbt import prepare_manifest
+    from orchestration.resources.dbt import dbt_project, dbt_target
 
     settings = load_settings({"SOURCES_FILE": str(path), "CDC_DRAIN_CRON": "*/2 * * * *"})
-    prepare_manifest(settings)
+    if not dbt_project(dbt_target(settings)).manifest_path.exists():  # conftest copies make prepare's
+        from orchestration.resources.dbt import prepare_manifest
+
+        prepare_manifest(settings)
     return build_definitions(settings)
 
 

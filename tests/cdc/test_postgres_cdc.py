@@ -220,3 +220,19 @@ def test_with_replica_identity_full_a_delete_keeps_the_last_values(source, wareh
     sync(source, warehouse, tmp_path)
     assert raw_versions(warehouse.path, 1)[-1][1:3] == ("pending", "delete")
     assert live_raw(warehouse.path) == source_rows(source) == []
+
+
+def test_a_column_added_at_the_source_flows_into_raw(source, warehouse, tmp_path):
+    make_source(source.url.render_as_string(hide_password=False), rows=1).dispose()
+    sync(source, warehouse, tmp_path)
+    run(
+        source,
+        "alter table orders add column channel text;\ninsert into orders (id, status, channel) values (2, 'new', 'web')",
+    )
+    outcome = sync(source, warehouse, tmp_path)
+    assert outcome.changes == 1
+    with duckdb.connect(str(warehouse.path), read_only=True) as con:
+        assert con.execute("select id, channel from raw_ops.orders where channel is not null").fetchall() == [
+            (2, "web")
+        ]
+    assert live_raw(warehouse.path) == source_rows(source)
