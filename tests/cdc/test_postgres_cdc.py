@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.cdc import postgres_slot
+from orchestration.cdc.apply import CdcApplyError
 from orchestration.cdc.sync import CdcSourceError, SlotLostError
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.cdc.helpers import live_raw, make_source, raw_versions, slot_prefix, source_rows, sync
@@ -236,3 +237,32 @@ def test_a_column_added_at_the_source_flows_into_raw(source, warehouse, tmp_path
             (2, "web")
         ]
     assert live_raw(warehouse.path) == source_rows(source)
+
+
+LARGE_NOTE = "(select string_agg(md5(i::text || random()::text), '') from generate_series(1, 400) as i)"
+
+
+def test_an_untouched_toasted_value_needs_replica_identity_full_and_names_the_column(
+    source, warehouse, tmp_path
+):
+    make_source(source.url.render_as_string(hide_password=False), rows=1).dispose()
+    run(source, f"update orders set notes = {LARGE_NOTE} where id = 1")
+    sync(source, warehouse, tmp_path)
+    run(source, "update orders set status = 'shipped' where id = 1")  # notes untouched: not sent
+    with pytest.raises(CdcApplyError, match=r"orders\.notes: .*REPLICA IDENTITY FULL"):
+        sync(source, warehouse, tmp_path)
+
+
+def test_with_replica_identity_full_an_untouched_toasted_value_comes_from_the_old_row(
+    source, warehouse, tmp_path
+):
+    make_source(source.url.render_as_string(hide_password=False), rows=1).dispose()
+    run(
+        source,
+        f"alter table orders replica identity full;\nupdate orders set notes = {LARGE_NOTE} where id = 1",
+    )
+    sync(source, warehouse, tmp_path)
+    run(source, "update orders set status = 'shipped' where id = 1")
+    sync(source, warehouse, tmp_path)
+    assert live_raw(warehouse.path) == source_rows(source)
+    assert len(live_raw(warehouse.path)[0][-1]) == 400 * 32
