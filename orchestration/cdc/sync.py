@@ -138,6 +138,7 @@ def sync_table(
                 consistent = slots.create_slot(conn, slot)
             else:  # a crash came after the slot's creation and before the snapshot's publish
                 consistent = state.confirmed_flush_lsn
+            conn.commit()  # hold no transaction at the source while the snapshot is read
             snapshot = _snapshot(
                 engine, warehouse, source, consistent, raw_schema, landing_dir, batch_id, chunk_rows
             )

@@ -47,10 +47,11 @@ class SqlTarget:
         prefix = f"{alias}." if alias else ""
         return ", ".join(prefix + self.q(c) for c in names)
 
-    def batch_where(self, alias: str = "") -> str:
+    def batch_where(self, alias: str = "", *, with_events: bool = False) -> str:
+        """The rows under validation; ``with_events`` keeps CDC delete/truncate events (counts)."""
         prefix = f"{alias}." if alias else ""
         events = ""
-        if self.change_events:
+        if self.change_events and not with_events:
             operation = f"{prefix}{self.q(CDC_COLUMNS[0])}"
             events = f" and ({operation} is null or {operation} not in ('delete', 'truncate'))"
         if self.batch_id is None or self.suite.batch_column is None:
@@ -205,7 +206,9 @@ def check_batch_matches_ledger(target: SqlTarget, spec: ExpectationSpec) -> Expe
             spec=spec, success=False, validator="sql", error=f"batch {target.batch_id} is not in the ledger"
         )
     rows_landed, rows_inserted, _ = ledger
-    (in_table,) = target.one(f"select count(*) from {target.relation} where {target.batch_where()}")
+    (in_table,) = target.one(
+        f"select count(*) from {target.relation} where {target.batch_where(with_events=True)}"
+    )
     mismatch = abs(in_table - rows_inserted) + max(0, rows_inserted - rows_landed)
     return ExpectationOutcome(
         spec=spec,
