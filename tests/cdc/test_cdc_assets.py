@@ -35,6 +35,7 @@ def _run(defs: dg.Definitions, resources: dict) -> dg.ExecuteInProcessResult:
     return dg.materialize([*assets, *defs.asset_checks], resources=resources, raise_on_error=False)
 
 
+@pytest.mark.slow
 def test_the_raw_asset_drains_its_slot_and_the_lag_check_fires_past_its_limit(cdc_source_url, tmp_path):
     engine = make_source(cdc_source_url, rows=3)
     defs = _defs(tmp_path)
@@ -63,6 +64,7 @@ def test_the_raw_asset_drains_its_slot_and_the_lag_check_fires_past_its_limit(cd
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_a_lost_slot_fails_the_asset_with_what_to_do(cdc_source_url, tmp_path):
     engine = make_source(cdc_source_url, rows=1)
     defs = _defs(tmp_path)
