@@ -7,7 +7,9 @@ import dagster as dg
 from orchestration.assets.completeness import completeness_check_keys
 from orchestration.assets.marketo import GROUP as MARKETO_GROUP
 from orchestration.assets.marketo import activities_partitions
+from orchestration.assets.operational_cdc import SLOT_LAG_CHECK
 from orchestration.assets.operational_db import GROUP as OPS_GROUP
+from orchestration.assets.operational_db import cdc_tables, raw_asset_key
 from orchestration.settings import Settings
 from orchestration.sources import Sources, load_sources
 
@@ -69,6 +71,44 @@ def marketo_daily_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedA
     )
 
 
+def cdc_jobs(settings: Settings, sources: Sources) -> tuple[list, list]:
+    """cdc_drain (on CDC_DRAIN_CRON) and cdc_resnapshot, when a table is in mode cdc.
+
+    The drain selects only the CDC raw assets (and their slot lag checks): their pool,
+    warehouse_writer, queues it behind any other DuckDB writer. The hourly and daily jobs
+    materialize the same assets, which then drain too.
+    """
+    tables = cdc_tables(sources)
+    if not tables:
+        return [], []
+    keys = [raw_asset_key(t) for t in tables]
+    drain = dg.define_asset_job(
+        name="cdc_drain",
+        # Only the slot lag checks: the raw suites (Great Expectations, ~10 s to import) run with
+        # the hourly job, not every minute.
+        selection=dg.AssetSelection.assets(*keys).without_checks()
+        | dg.AssetSelection.checks(*(dg.AssetCheckKey(key, SLOT_LAG_CHECK) for key in keys)),
+        description="Drain the replication slot of every table in mode cdc into raw, exactly once.",
+        tags={"schedule": "cdc"},
+    )
+    resnapshot = dg.define_asset_job(
+        name="cdc_resnapshot",
+        selection=dg.AssetSelection.assets(*keys).without_checks(),
+        description=(
+            "Recover from a dropped or invalidated replication slot: a new slot and a new snapshot per "
+            "table (edit the selection in the launchpad for one table). Keys gone meanwhile end in staging."
+        ),
+        config={"ops": {key.to_python_identifier(): {"config": {"resnapshot": True}} for key in keys}},
+    )
+    schedule = dg.ScheduleDefinition(
+        job=drain,
+        cron_schedule=settings.cdc_drain_cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+    return [drain, resnapshot], [schedule]
+
+
 def definitions(settings: Settings) -> dg.Definitions:
     # Built per call: the activities' partitions start at MARKETO_ACTIVITIES_START_DATE.
     marketo_job = marketo_daily_job(activities_partitions(settings))
@@ -87,7 +127,8 @@ def definitions(settings: Settings) -> dg.Definitions:
         execution_timezone="America/Sao_Paulo",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
+    cdc_job_list, cdc_schedules = cdc_jobs(settings, load_sources(settings.sources_file))
     return dg.Definitions(
-        jobs=[hourly_job, daily_full_build_job, marketo_job],
-        schedules=[hourly_schedule, daily_schedule, marketo_schedule],
+        jobs=[hourly_job, daily_full_build_job, marketo_job, *cdc_job_list],
+        schedules=[hourly_schedule, daily_schedule, marketo_schedule, *cdc_schedules],
     )

@@ -33,6 +33,11 @@ DEFAULT_MARKETO_ACTIVITIES_START = "2025-01-01"
 DEFAULT_MARKETO_POLL_INTERVAL_S = 60.0
 DEFAULT_MARKETO_RATE_LIMIT_CALLS = 100  # Marketo's 100 calls per 20 s per instance
 DEFAULT_DBT_KEEP_INVOCATION_DIRS = 20
+# Change data capture (orchestration/cdc/): slots are named <prefix>_<table>.
+DEFAULT_CDC_SLOT_PREFIX = "pharma_cdc"
+DEFAULT_CDC_DRAIN_CRON = "* * * * *"
+DEFAULT_CDC_MAX_CHANGES = 10_000
+DEFAULT_CDC_SLOT_LAG_MAX_BYTES = 1 << 30  # WAL a slot may hold on the source's disk before its check fails
 
 
 class SettingsError(ValueError):
@@ -76,6 +81,12 @@ class Settings:
     # EXTRACT_POSTGRES_COPY: the PostgreSQL COPY client (auto: psql when on PATH, else psycopg).
     postgres_copy_client: str = "auto"
     quality_data_docs_dir: Path = DATA_DIR / "quality" / "data_docs"
+    # Change data capture (tables in mode cdc): CDC_SLOT_PREFIX, CDC_DRAIN_CRON (the cdc_drain
+    # schedule), CDC_MAX_CHANGES (per peek), CDC_SLOT_LAG_MAX_BYTES (the slot lag check).
+    cdc_slot_prefix: str = DEFAULT_CDC_SLOT_PREFIX
+    cdc_drain_cron: str = DEFAULT_CDC_DRAIN_CRON
+    cdc_max_changes: int = DEFAULT_CDC_MAX_CHANGES
+    cdc_slot_lag_max_bytes: int = DEFAULT_CDC_SLOT_LAG_MAX_BYTES
 
     @property
     def uses_bigquery_emulator(self) -> bool:
@@ -144,7 +155,34 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         ),
         mark_clock_tolerance_s=_seconds(env, "MARK_CLOCK_TOLERANCE_SECONDS", 60),
         mark_hold_warn_s=_seconds(env, "MARK_HOLD_WARN_SECONDS", 3600),
+        cdc_slot_prefix=_slot_prefix(env),
+        cdc_drain_cron=_cron(env, "CDC_DRAIN_CRON", DEFAULT_CDC_DRAIN_CRON),
+        cdc_max_changes=_positive(env, "CDC_MAX_CHANGES", DEFAULT_CDC_MAX_CHANGES),
+        cdc_slot_lag_max_bytes=_positive(env, "CDC_SLOT_LAG_MAX_BYTES", DEFAULT_CDC_SLOT_LAG_MAX_BYTES),
     )
+
+
+def _slot_prefix(env: os._Environ[str] | dict[str, str]) -> str:
+    value = env.get("CDC_SLOT_PREFIX", "").strip() or DEFAULT_CDC_SLOT_PREFIX
+    if not (value.isascii() and value.replace("_", "").isalnum() and value == value.lower()):
+        raise SettingsError(
+            f"CDC_SLOT_PREFIX={value!r} must be lower-case letters, digits and underscores (a slot name)"
+        )
+    return value
+
+
+def _cron(env: os._Environ[str] | dict[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if len(value.split()) != 5:
+        raise SettingsError(f"{name}={value!r} must be a five-field cron expression, e.g. '* * * * *'")
+    return value
+
+
+def _positive(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+    value = _number(env, name, int, default, "a whole number")
+    if value <= 0:
+        raise SettingsError(f"{name}={value!r} must be a whole number above 0")
+    return value
 
 
 def _seconds(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:

@@ -23,8 +23,10 @@ import yaml
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-MODES = ("cursor",)
-RESERVED_MODES = ("cdc",)
+# cursor: incremental by the cursor column; cdc: change data capture from the source's log
+# (PostgreSQL only so far: orchestration/cdc/; refused at extraction on other sources).
+MODES = ("cursor", "cdc")
+RESERVED_MODES: tuple[str, ...] = ()
 # What a personal column becomes when its subject is forgotten (orchestration/lifecycle/forget.py).
 ERASURES = ("name", "cnpj", None)
 
@@ -143,7 +145,7 @@ def _table(path: Path, name: str, entry: object) -> SourceTable:
     if mode in RESERVED_MODES:
         raise SourcesError(f"{where}: mode {mode!r} is reserved and not implemented yet; use mode: cursor")
     if mode not in MODES:
-        raise SourcesError(f"{where}: unknown mode {mode!r}; the supported mode is: {', '.join(MODES)}")
+        raise SourcesError(f"{where}: unknown mode {mode!r}; the supported modes are: {', '.join(MODES)}")
     exclude = entry.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(c, str) for c in exclude):
         raise SourcesError(f"{where}: 'exclude' must be a list of column names")

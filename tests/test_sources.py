@@ -86,14 +86,9 @@ def test_settings_name_the_sources_file(tmp_path):
             "    cursor: updated_at\n    mode: stream\n",
             "table 'notes': unknown mode 'stream'",
         ),
-        (
-            "    cursor: updated_at\n",
-            "    cursor: updated_at\n    mode: cdc\n",
-            "table 'notes': mode 'cdc' is reserved and not implemented yet",
-        ),
         ("    exclude: [secret]\n", "    exclude: [id]\n", "table 'notes': column 'id' is the key or cursor"),
     ],
-    ids=["missing-cursor", "unknown-key", "unknown-mode", "cdc-reserved", "key-excluded"],
+    ids=["missing-cursor", "unknown-key", "unknown-mode", "key-excluded"],
 )
 def test_a_malformed_entry_fails_naming_the_file_and_the_table(tmp_path, line, replacement, message):
     path = write(tmp_path, NOTES.replace(line, replacement))

@@ -63,7 +63,8 @@ def build_deleted_keys(sources: Sources) -> dg.AssetsDefinition:
         detected_at = _utcnow()
         metadata: dict[str, object] = {}
         total = 0
-        for table in sources:
+        # A table in mode cdc takes its deletes from its delete events (orchestration/cdc/).
+        for table in (t for t in sources if t.mode == "cursor"):
             result = deletes.reconcile_table(
                 ops_db.engine,
                 sql,

@@ -8,6 +8,7 @@ import datetime as dt
 
 import dagster as dg
 
+from orchestration.assets.operational_cdc import build_cdc_asset, build_slot_lag_check
 from orchestration.extract.faults import classify
 from orchestration.extract.pipeline import ExtractionOutcome, extract_source
 from orchestration.lifecycle.completeness import check_table, repair_table
@@ -207,8 +208,28 @@ def _retry_or_fail(
 
 
 def build_extraction_assets(sources: Sources) -> list[dg.AssetsDefinition]:
-    return [_build_extraction_asset(sources, table) for table in sources.names]
+    return [
+        build_cdc_asset(
+            sources,
+            t.name,
+            key=raw_asset_key(t.name),
+            group=GROUP,
+            pool=WAREHOUSE_POOL,
+            raw_schema=RAW_SCHEMA,
+        )
+        if t.mode == "cdc"
+        else _build_extraction_asset(sources, t.name)
+        for t in sources
+    ]
+
+
+def cdc_tables(sources: Sources) -> tuple[str, ...]:
+    return tuple(t.name for t in sources if t.mode == "cdc")
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=build_extraction_assets(load_sources(settings.sources_file)))
+    sources = load_sources(settings.sources_file)
+    return dg.Definitions(
+        assets=build_extraction_assets(sources),
+        asset_checks=[build_slot_lag_check(sources, t, key=raw_asset_key(t)) for t in cdc_tables(sources)],
+    )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from orchestration.extract.arrow_types import reflect_arrow_schema
@@ -113,6 +115,8 @@ def extract_table(
     exclude_columns: tuple[str, ...] = (),
     clock_tolerance: dt.timedelta = DEFAULT_CLOCK_TOLERANCE,
     keys: tuple[int, ...] | None = None,
+    constant_columns: tuple[tuple[pa.Field, object], ...] = (),
+    source_position: str | None = None,
 ) -> ExtractionOutcome:
     """``key_columns`` None = the source's primary key; ``exclude_columns`` are never selected.
 
@@ -128,6 +132,9 @@ def extract_table(
             arrow_schema = arrow_schema.remove(arrow_schema.get_field_index(column))
     if cursor_column not in arrow_schema.names:
         raise ValueError(f"source table {table!r} has no cursor column {cursor_column!r}")
+    source_schema = arrow_schema
+    for field, _ in constant_columns:
+        arrow_schema = arrow_schema.append(field)
     # Fail on incompatible drift before reading a single row.
     warehouse.check_schema(raw_schema, table, arrow_schema)
     previous = warehouse.high_water_mark(raw_schema, table)
@@ -149,7 +156,7 @@ def extract_table(
     )
     request = ExtractRequest(
         table=table,
-        schema=arrow_schema,
+        schema=source_schema,
         cursor_column=cursor_column,
         since=since,
         chunk_rows=chunk_rows,
@@ -159,7 +166,10 @@ def extract_table(
     )
     future = None
     try:
-        landed = land_batches(stream_changed_rows(engine, request), arrow_schema, landing_file, cursor_column)
+        batches = stream_changed_rows(engine, request)
+        if constant_columns:
+            batches = _with_constants(batches, constant_columns)
+        landed = land_batches(batches, arrow_schema, landing_file, cursor_column)
         rejected_file = quarantine.close()
         if rejected_file is not None:
             if not warehouse.stores_rejected_rows:
@@ -183,6 +193,7 @@ def extract_table(
                 arrow_schema=arrow_schema,
                 rejected_file=rejected_file,
                 mark_ceiling=ceiling,
+                source_position=source_position,
             )
         )
     finally:
@@ -200,6 +211,18 @@ def extract_table(
         batch_max_cursor=landed.max_cursor,
         keys_requested=len(keys) if keys is not None else None,
     )
+
+
+def _with_constants(
+    batches: Iterator[pa.RecordBatch], constants: tuple[tuple[pa.Field, object], ...]
+) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        arrays = list(batch.columns)
+        fields = list(batch.schema)
+        for field, value in constants:
+            arrays.append(pa.array([value] * batch.num_rows, type=field.type))
+            fields.append(field)
+        yield pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def extract_source(

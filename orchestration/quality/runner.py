@@ -15,7 +15,7 @@ from orchestration.quality.outcome import ExpectationOutcome, SuiteOutcome
 from orchestration.quality.spec import SuiteSpec, load_suites
 from orchestration.quality.sql_checks import SqlTarget, run_sql_expectation
 from orchestration.settings import EXPECTATIONS_DIR, load_settings
-from orchestration.warehouse.base import LOAD_LEDGER, Warehouse
+from orchestration.warehouse.base import CDC_COLUMNS, LOAD_LEDGER, Warehouse
 from orchestration.warehouse.sql import WarehouseSql
 
 
@@ -107,8 +107,11 @@ def run_suite_spec(
             batch_id=batch_id,
             ledger=sql.relation(dataset, LOAD_LEDGER) if suite.is_batched else None,
             resolve=resolve,
+            change_events=CDC_COLUMNS[0] in sql.columns(dataset, suite.table),
         )
         frame = sql.frame(f"select * from {relation} where {target.batch_where()}", target.params)
+        # The CDC columns are load metadata, like _batch_id: not part of the source's schema.
+        frame = frame.drop(columns=[c for c in CDC_COLUMNS if c in frame.columns])
         sql_results = {id(s): run_sql_expectation(target, s) for s in sql_specs}
     if suite.is_batched and suite.batch_from == "ledger" and frame.empty:
         notes.append(f"batch {batch_id} inserted no rows; batch expectations ran on an empty frame")

@@ -20,7 +20,7 @@ from typing import Any
 
 from orchestration.quality.outcome import ExpectationOutcome
 from orchestration.quality.spec import ExpectationSpec, SuiteSpec
-from orchestration.warehouse.base import METADATA_COLUMNS
+from orchestration.warehouse.base import CDC_COLUMNS, METADATA_COLUMNS
 from orchestration.warehouse.sql import WarehouseSql
 
 SAMPLE_SIZE = 5
@@ -36,6 +36,9 @@ class SqlTarget:
     batch_id: Any  # a ledger batch id (str), a mart's latest _built_at, or None: the whole table
     ledger: str | None  # quoted, fully qualified load ledger for batched tables
     resolve: Callable[[str, str], str]  # (default layer, "layer.table" or "table") -> quoted relation
+    # A raw table fed by change data capture: its delete and truncate events are not rows of
+    # the source (their columns are mostly empty) and are left out of what is validated.
+    change_events: bool = False
 
     def q(self, identifier: str) -> str:
         return self.sql.quote(identifier)
@@ -44,11 +47,16 @@ class SqlTarget:
         prefix = f"{alias}." if alias else ""
         return ", ".join(prefix + self.q(c) for c in names)
 
-    def batch_where(self, alias: str = "") -> str:
-        if self.batch_id is None or self.suite.batch_column is None:
-            return "true"
+    def batch_where(self, alias: str = "", *, with_events: bool = False) -> str:
+        """The rows under validation; ``with_events`` keeps CDC delete/truncate events (counts)."""
         prefix = f"{alias}." if alias else ""
-        return f"{prefix}{self.q(self.suite.batch_column)} = $batch_id"
+        events = ""
+        if self.change_events and not with_events:
+            operation = f"{prefix}{self.q(CDC_COLUMNS[0])}"
+            events = f" and ({operation} is null or {operation} not in ('delete', 'truncate'))"
+        if self.batch_id is None or self.suite.batch_column is None:
+            return "true" + events
+        return f"{prefix}{self.q(self.suite.batch_column)} = $batch_id" + events
 
     @property
     def params(self) -> dict[str, Any]:
@@ -198,7 +206,9 @@ def check_batch_matches_ledger(target: SqlTarget, spec: ExpectationSpec) -> Expe
             spec=spec, success=False, validator="sql", error=f"batch {target.batch_id} is not in the ledger"
         )
     rows_landed, rows_inserted, _ = ledger
-    (in_table,) = target.one(f"select count(*) from {target.relation} where {target.batch_where()}")
+    (in_table,) = target.one(
+        f"select count(*) from {target.relation} where {target.batch_where(with_events=True)}"
+    )
     mismatch = abs(in_table - rows_inserted) + max(0, rows_inserted - rows_landed)
     return ExpectationOutcome(
         spec=spec,

@@ -38,6 +38,11 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
     clock_tolerance_seconds: int = 60
     # Warn (check mark_not_held_back) when an open transaction holds the mark back longer.
     mark_hold_warn_seconds: int = 3600
+    # Change data capture (tables in mode cdc, orchestration/cdc/): slot names, messages per
+    # peek, and the WAL a slot may retain before its lag check fails.
+    cdc_slot_prefix: str = "pharma_cdc"
+    cdc_max_changes: int = 10_000
+    cdc_slot_lag_max_bytes: int = 1 << 30
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 

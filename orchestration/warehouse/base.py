@@ -24,6 +24,10 @@ LOAD_LEDGER = "_loads"  # one row per published batch, with the table's high-wat
 STATE_TABLE = "_state"  # small JSON values by key, e.g. resumable export state
 REJECTED_ROWS = "_rejected_rows"  # quarantined source rows (orchestration/extract/quarantine.py)
 METADATA_COLUMNS = ("_batch_id", "_loaded_at")
+# What change data capture adds to a raw row (orchestration/cdc/): the operation (snapshot,
+# insert, update, delete, truncate), the source's commit time and a position that orders a
+# key's versions (sortable text). A cursor-mode batch may lack them, like METADATA_COLUMNS.
+CDC_COLUMNS = ("_cdc_operation", "_cdc_committed_at", "_cdc_position")
 
 
 class SchemaDriftError(RuntimeError):
@@ -46,6 +50,9 @@ class LoadRequest:
     # The highest mark this batch may publish (orchestration/extract/mark_guard.py): the
     # source's clock or its oldest open transaction, whichever is earlier. None = no cap.
     mark_ceiling: dt.datetime | None = None
+    # Change data capture: the source position (a PostgreSQL LSN, ``16/B374D848``) this batch
+    # brings the table up to, recorded in the ledger in the same transaction as the rows.
+    source_position: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class Warehouse(Protocol):
 
     kind: str  # "duckdb" | "bigquery": for messages; behaviour differs through methods, not this
     stores_rejected_rows: bool  # whether publish() takes a LoadRequest.rejected_file
+    stores_source_positions: bool  # whether publish() takes a LoadRequest.source_position (CDC)
 
     def sql(self) -> WarehouseSql:
         """The shared SQL layer on this warehouse (orchestration/warehouse/sql.py)."""
@@ -76,6 +84,10 @@ class Warehouse(Protocol):
         ...
 
     def high_water_mark(self, dataset: str, table: str) -> dt.datetime | None: ...
+
+    def source_position(self, dataset: str, table: str) -> str | None:
+        """The source position the table's latest positioned batch recorded (CDC), or None."""
+        ...
 
     def check_schema(self, dataset: str, table: str, arrow_schema: pa.Schema) -> list[str]:
         """Raise SchemaDriftError for incompatible drift; return the columns that would be added."""
@@ -167,7 +179,7 @@ def plan_schema_change(
     to_widen: list[pa.Field] = []
     incoming_by_name = {f.name: f for f in incoming}
     for old in existing:
-        if old.name in METADATA_COLUMNS:
+        if old.name in METADATA_COLUMNS or old.name in CDC_COLUMNS:
             continue
         new = incoming_by_name.get(old.name)
         if new is None:

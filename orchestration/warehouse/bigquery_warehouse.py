@@ -57,6 +57,8 @@ class BigQueryWarehouse:
     # Quarantined rows are not stored on BigQuery yet: extraction refuses to publish a
     # batch with rejected rows here rather than drop them silently.
     stores_rejected_rows = False
+    # Change data capture publishes into DuckDB only so far (orchestration/cdc/).
+    stores_source_positions = False
 
     def __init__(
         self,
@@ -157,6 +159,10 @@ class BigQueryWarehouse:
         """Tables and views of a dataset, by name; none if the dataset does not exist yet."""
         return sorted(t.table_id for t in self._sql.list_tables(dataset))
 
+    def source_position(self, dataset: str, table: str) -> str | None:
+        """Always None: no source positions are stored here (see ``stores_source_positions``)."""
+        return None
+
     def rejected_keys(self, dataset: str, table: str) -> set[str]:
         """Always empty: no rejected rows are stored here (see ``stores_rejected_rows``)."""
         return set()
@@ -183,6 +189,11 @@ class BigQueryWarehouse:
             raise BigQueryLoadError(
                 f"{request.dataset}.{request.table}: the BigQuery warehouse does not store rejected rows; "
                 "nothing was published"
+            )
+        if request.source_position is not None:
+            raise BigQueryLoadError(
+                f"{request.dataset}.{request.table}: mode cdc does not publish into BigQuery yet "
+                "(WAREHOUSE=bigquery); nothing was published"
             )
         dataset, clients, sql = request.dataset, self.clients, self._sql
         raw_ref = self.table_ref(dataset, request.table)

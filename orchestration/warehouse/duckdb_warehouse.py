@@ -58,6 +58,7 @@ class WarehouseLockTimeout(TimeoutError):
 class DuckDBWarehouse:
     kind = "duckdb"
     stores_rejected_rows = True
+    stores_source_positions = True
 
     def __init__(self, path: Path | str, *, lock_timeout_s: float = 600, memory_limit: str = "2GB") -> None:
         self.path = Path(path)
@@ -139,6 +140,26 @@ class DuckDBWarehouse:
             rows = sql.rows(latest_mark_sql(sql.relation(dataset, LOAD_LEDGER)), {"table": table})
             return rows[0][0] if rows else None
 
+    def source_position(self, dataset: str, table: str) -> str | None:
+        with self.connect(read_only=True) as con:
+            if not self._has_column(con, dataset, LOAD_LEDGER, "source_position"):
+                return None
+            found = con.execute(
+                f"select source_position from {_q(dataset)}.{_q(LOAD_LEDGER)} where table_name = ? "
+                "and source_position is not null order by loaded_at desc limit 1",
+                [table],
+            ).fetchone()
+        return found[0] if found else None
+
+    def _has_column(self, con: duckdb.DuckDBPyConnection, dataset: str, table: str, column: str) -> bool:
+        return bool(
+            con.execute(
+                "select count(*) from information_schema.columns "
+                "where table_schema = ? and table_name = ? and column_name = ?",
+                [dataset, table, column],
+            ).fetchone()[0]
+        )
+
     def row_count(self, dataset: str, table: str) -> int:
         sql = self.sql()
         return sql.rows(f"select count(*) from {sql.relation(dataset, table)}")[0][0]
@@ -180,6 +201,12 @@ class DuckDBWarehouse:
                 "table_name varchar not null, batch_id varchar not null, cursor_column varchar, "
                 "high_water_mark timestamp, rows_landed bigint, rows_inserted bigint, loaded_at timestamp)"
             )
+            if request.source_position is not None:
+                # Added by the first positioned (CDC) batch only: a ledger fed only by cursor
+                # loads keeps its seven columns.
+                con.execute(
+                    f"alter table {_q(dataset)}.{_q(LOAD_LEDGER)} add column if not exists source_position varchar"
+                )
             found = con.execute(
                 latest_mark_sql(f"{_q(dataset)}.{_q(LOAD_LEDGER)}", "$table"), {"table": table}
             ).fetchone()
@@ -250,9 +277,25 @@ class DuckDBWarehouse:
                     ).fetchone()[0]
                 rows_rejected, min_rejected = self._publish_rejected(con, request)
                 new_mark = next_high_water_mark(previous, batch_max, min_rejected, request.mark_ceiling)
+                ledger_columns = (
+                    "table_name, batch_id, cursor_column, high_water_mark, rows_landed, rows_inserted"
+                )
+                ledger_values = [
+                    table,
+                    request.batch_id,
+                    request.cursor_column,
+                    new_mark,
+                    rows_landed,
+                    inserted,
+                ]
+                if request.source_position is not None:
+                    ledger_columns += ", source_position"
+                    ledger_values.append(request.source_position)
+                placeholders = ", ".join("?" for _ in ledger_values)
                 con.execute(
-                    f"insert into {_q(dataset)}.{_q(LOAD_LEDGER)} values (?, ?, ?, ?, ?, ?, now()::timestamp)",
-                    [table, request.batch_id, request.cursor_column, new_mark, rows_landed, inserted],
+                    f"insert into {_q(dataset)}.{_q(LOAD_LEDGER)} ({ledger_columns}, loaded_at) "
+                    f"values ({placeholders}, now()::timestamp)",
+                    ledger_values,
                 )
                 con.execute("commit")
             except BaseException:
