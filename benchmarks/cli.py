@@ -161,7 +161,7 @@ def measure_completeness(items: int, repeats: int) -> CompletenessResult:
     """The completeness check of order_items against one COPY of the table, side by side."""
     import sqlalchemy as sa
 
-    from benchmarks.workers import WAREHOUSE_ENV
+    from benchmarks.workers import COLD_ENV, WAREHOUSE_ENV
 
     _log(f"[completeness] postgresql, ~{items:,} order_items")
     with sources.fresh_database("postgresql") as url:
@@ -172,14 +172,22 @@ def measure_completeness(items: int, repeats: int) -> CompletenessResult:
             built = run_worker("build_raw", url, env=env)
             _log(f"  raw built in {built.seconds:.1f} s ({built.rows:,} rows)")
             copy = PathSummary("copy_psql", [], None, None, None)
+            first = PathSummary("completeness", [], source.order_items, None, 0)
             clean = PathSummary("completeness", [], source.order_items, None, 0)
             stale = PathSummary("completeness", [], source.order_items, None, 1)
+            cold_env = {**env, COLD_ENV: "1"}
             for repeat in range(repeats):
-                for summary, path, path_env in ((copy, "copy_psql", None), (clean, "completeness", env)):
+                # The first check of a table (nothing stored) right before a later one (raw's
+                # sums stored by it), each next to a COPY.
+                for summary, path, label, path_env in (
+                    (copy, "copy_psql", "copy", None),
+                    (first, "completeness", "first check", cold_env),
+                    (clean, "completeness", "later check", env),
+                ):
                     m = run_worker(path, url, env=path_env)
                     summary.runs.append(m)
                     _log(
-                        f"  [{repeat + 1}/{repeats}] {path:<14} {m.seconds:8.2f} s  peak {m.peak_rss_mb:6.0f} MB"
+                        f"  [{repeat + 1}/{repeats}] {label:<14} {m.seconds:8.2f} s  peak {m.peak_rss_mb:6.0f} MB"
                     )
             engine = sa.create_engine(url)
             with engine.begin() as conn:  # one row changed without its cursor, mid-table
@@ -196,7 +204,7 @@ def measure_completeness(items: int, repeats: int) -> CompletenessResult:
                 )
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
-    return CompletenessResult(source.order_items, source.generate_s, built.seconds, copy, clean, stale)
+    return CompletenessResult(source.order_items, source.generate_s, built.seconds, copy, clean, stale, first)
 
 
 def measure_demo() -> DemoResult:
@@ -311,7 +319,8 @@ def _completeness_from_json(data: dict | None) -> CompletenessResult | None:
     def summary(p: dict) -> PathSummary:
         return PathSummary(**{**p, "runs": [Measurement(**m) for m in p["runs"]]})
 
-    return CompletenessResult(**{**data, **{k: summary(data[k]) for k in ("copy", "clean", "one_stale")}})
+    paths = ("copy", "clean", "one_stale", "first")
+    return CompletenessResult(**{**data, **{k: summary(data[k]) for k in paths if data.get(k)}})
 
 
 def run_completeness_only(options: Options) -> Results:

@@ -88,6 +88,7 @@ class CompletenessResult:
     copy: PathSummary  # psql COPY to /dev/null: the floor the check is held to
     clean: PathSummary  # the check on a raw copy equal to the source (found must be 0)
     one_stale: PathSummary  # after one source row changed without its cursor (found must be 1)
+    first: PathSummary | None = None  # the check with nothing stored (every raw row hashed)
 
 
 @dataclass

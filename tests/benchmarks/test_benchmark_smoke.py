@@ -31,6 +31,7 @@ def test_smoke_benchmark_every_path_equals_the_source(tmp_path):
 
     completeness = results.completeness
     assert completeness.clean.correct and completeness.one_stale.correct, completeness  # found 0, then 1
+    assert completeness.first.correct and completeness.first.rows == completeness.order_items
     assert completeness.clean.rows == completeness.order_items > 0
     postgres = next(e for e in results.extraction if e.dialect == "postgresql")
     assert set(postgres.paths) == {"copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql"}
