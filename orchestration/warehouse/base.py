@@ -64,7 +64,6 @@ class Warehouse(Protocol):
     that prefixes datasets (BigQuery) does so itself, through its SQL layer."""
 
     kind: str  # "duckdb" | "bigquery": for messages; behaviour differs through methods, not this
-    stores_rejected_rows: bool  # whether publish() takes a LoadRequest.rejected_file
 
     def sql(self) -> WarehouseSql:
         """The shared SQL layer on this warehouse (orchestration/warehouse/sql.py)."""
