@@ -76,6 +76,15 @@ class Settings:
     # EXTRACT_POSTGRES_COPY: the PostgreSQL COPY client (auto: psql when on PATH, else psycopg).
     postgres_copy_client: str = "auto"
     quality_data_docs_dir: Path = DATA_DIR / "quality" / "data_docs"
+    # DUCKDB_BI_PATH: the read-only copy of the marts that BI tools open (warehouse/bi_copy.py);
+    # unset = <DUCKDB_PATH's stem>_bi.duckdb next to the warehouse file.
+    duckdb_bi_path_set: Path | None = None
+
+    @property
+    def duckdb_bi_path(self) -> Path:
+        if self.duckdb_bi_path_set is not None:
+            return self.duckdb_bi_path_set
+        return self.duckdb_path.with_name(f"{self.duckdb_path.stem}_bi.duckdb")
 
     @property
     def uses_bigquery_emulator(self) -> bool:
@@ -142,6 +151,9 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         quality_data_docs_dir=Path(
             env.get("QUALITY_DATA_DOCS_DIR", "").strip() or DATA_DIR / "quality" / "data_docs"
         ),
+        duckdb_bi_path_set=Path(env["DUCKDB_BI_PATH"].strip())
+        if env.get("DUCKDB_BI_PATH", "").strip()
+        else None,
         mark_clock_tolerance_s=_seconds(env, "MARK_CLOCK_TOLERANCE_SECONDS", 60),
         mark_hold_warn_s=_seconds(env, "MARK_HOLD_WARN_SECONDS", 3600),
     )

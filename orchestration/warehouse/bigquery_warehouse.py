@@ -67,6 +67,7 @@ class BigQueryWarehouse:
         credentials: Credentials | None = None,
         staging_expiration: dt.timedelta = STAGING_EXPIRATION,
         append_request_bytes: int = APPEND_REQUEST_BYTES,
+        labels: dict[str, str] | None = None,
     ) -> None:
         if not project:
             raise ValueError("BigQueryWarehouse needs a project: set GCP_PROJECT")
@@ -81,6 +82,7 @@ class BigQueryWarehouse:
             api_endpoint=api_endpoint,
             storage_endpoint=storage_endpoint,
             credentials=credentials,
+            labels=labels,
         )
         self._sql = BigQuerySql(self.clients, dataset_prefix)
 
