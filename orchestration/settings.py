@@ -79,6 +79,9 @@ class Settings:
     # DUCKDB_BI_PATH: the read-only copy of the marts that BI tools open (warehouse/bi_copy.py);
     # unset = <DUCKDB_PATH's stem>_bi.duckdb next to the warehouse file.
     duckdb_bi_path_set: Path | None = None
+    # BIGQUERY_PII_POLICY_TAG: the policy tag (projects/../taxonomies/../policyTags/..) that dbt
+    # puts on every contains_pii column of a table (dbt_project/macros/policy_tags.sql); unset = none.
+    bigquery_pii_policy_tag: str = ""
 
     @property
     def duckdb_bi_path(self) -> Path:
@@ -154,9 +157,21 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         duckdb_bi_path_set=Path(env["DUCKDB_BI_PATH"].strip())
         if env.get("DUCKDB_BI_PATH", "").strip()
         else None,
+        bigquery_pii_policy_tag=_policy_tag(env),
         mark_clock_tolerance_s=_seconds(env, "MARK_CLOCK_TOLERANCE_SECONDS", 60),
         mark_hold_warn_s=_seconds(env, "MARK_HOLD_WARN_SECONDS", 3600),
     )
+
+
+def _policy_tag(env: os._Environ[str] | dict[str, str]) -> str:
+    raw = env.get("BIGQUERY_PII_POLICY_TAG", "").strip()
+    parts = raw.split("/")
+    if raw and (len(parts) != 8 or parts[0::2] != ["projects", "locations", "taxonomies", "policyTags"]):
+        raise SettingsError(
+            f"BIGQUERY_PII_POLICY_TAG={raw!r} must be a policy tag's resource name: "
+            "projects/<project>/locations/<location>/taxonomies/<id>/policyTags/<id>"
+        )
+    return raw
 
 
 def _seconds(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:

@@ -44,6 +44,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         # time); DBT_LOG_LEVEL_FILE=debug brings the statements back.
         "DBT_LOG_LEVEL_FILE": settings.dbt_log_level_file,
         **({"GCP_PROJECT": settings.gcp_project} if settings.gcp_project else {}),
+        # Personal columns' policy tag (macros/policy_tags.sql); always set, so unset means none.
+        "BIGQUERY_PII_POLICY_TAG": settings.bigquery_pii_policy_tag,
         **(
             {"BIGQUERY_EMULATOR_HOST": settings.bigquery_emulator_host}
             if settings.bigquery_emulator_host
