@@ -34,6 +34,7 @@ class DbtConfig(dg.Config):
     # On DuckDB dagster-dbt fetches them once dbt has released the file, so the build's
     # events arrive at its end; the cost is measured in docs/operations.md.
     fetch_metadata: bool = True
+    column_lineage: bool = True  # with fetch_metadata: lineage through sqlglot, most of its cost
 
 
 def dbt_vars(config: DbtConfig) -> dict[str, str]:
@@ -140,7 +141,9 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
             invocation = dbt.cli(dbt_build_args(config), context=context)
             events = invocation.stream()
             if config.fetch_metadata:
-                events = events.fetch_row_counts().fetch_column_metadata()
+                events = events.fetch_row_counts().fetch_column_metadata(
+                    with_column_lineage=config.column_lineage
+                )
             try:
                 yield from events
             finally:
