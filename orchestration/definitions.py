@@ -7,7 +7,7 @@ jobs, schedules, sensors); resources and the executor are set here once.
 import dagster as dg
 
 from orchestration.alerts import sensors as alerts
-from orchestration.assets import completeness, lifecycle, marketo, operational_db, quality
+from orchestration.assets import bigquery_costs, completeness, lifecycle, marketo, operational_db, quality
 from orchestration.assets import dbt as dbt_domain
 from orchestration.jobs import definitions as job_definitions
 from orchestration.resources.dbt import dbt_resource
@@ -50,6 +50,7 @@ def build_definitions(
         dbt_domain.definitions(settings),
         lifecycle.definitions(settings),
         completeness.definitions(settings),
+        bigquery_costs.definitions(settings),
         job_definitions(settings),
     ]
     return dg.Definitions.merge(

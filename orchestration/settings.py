@@ -87,6 +87,18 @@ class Settings:
     cdc_drain_cron: str = DEFAULT_CDC_DRAIN_CRON
     cdc_max_changes: int = DEFAULT_CDC_MAX_CHANGES
     cdc_slot_lag_max_bytes: int = DEFAULT_CDC_SLOT_LAG_MAX_BYTES
+    # DUCKDB_BI_PATH: the read-only copy of the marts that BI tools open (warehouse/bi_copy.py);
+    # unset = <DUCKDB_PATH's stem>_bi.duckdb next to the warehouse file.
+    duckdb_bi_path_set: Path | None = None
+    # BIGQUERY_PII_POLICY_TAG: the policy tag (projects/../taxonomies/../policyTags/..) that dbt
+    # puts on every contains_pii column of a table (dbt_project/macros/policy_tags.sql); unset = none.
+    bigquery_pii_policy_tag: str = ""
+
+    @property
+    def duckdb_bi_path(self) -> Path:
+        if self.duckdb_bi_path_set is not None:
+            return self.duckdb_bi_path_set
+        return self.duckdb_path.with_name(f"{self.duckdb_path.stem}_bi.duckdb")
 
     @property
     def uses_bigquery_emulator(self) -> bool:
@@ -153,6 +165,10 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         quality_data_docs_dir=Path(
             env.get("QUALITY_DATA_DOCS_DIR", "").strip() or DATA_DIR / "quality" / "data_docs"
         ),
+        duckdb_bi_path_set=Path(env["DUCKDB_BI_PATH"].strip())
+        if env.get("DUCKDB_BI_PATH", "").strip()
+        else None,
+        bigquery_pii_policy_tag=_policy_tag(env),
         mark_clock_tolerance_s=_seconds(env, "MARK_CLOCK_TOLERANCE_SECONDS", 60),
         mark_hold_warn_s=_seconds(env, "MARK_HOLD_WARN_SECONDS", 3600),
         cdc_slot_prefix=_slot_prefix(env),
@@ -183,6 +199,17 @@ def _positive(env: os._Environ[str] | dict[str, str], name: str, default: int) -
     if value <= 0:
         raise SettingsError(f"{name}={value!r} must be a whole number above 0")
     return value
+
+
+def _policy_tag(env: os._Environ[str] | dict[str, str]) -> str:
+    raw = env.get("BIGQUERY_PII_POLICY_TAG", "").strip()
+    parts = raw.split("/")
+    if raw and (len(parts) != 8 or parts[0::2] != ["projects", "locations", "taxonomies", "policyTags"]):
+        raise SettingsError(
+            f"BIGQUERY_PII_POLICY_TAG={raw!r} must be a policy tag's resource name: "
+            "projects/<project>/locations/<location>/taxonomies/<id>/policyTags/<id>"
+        )
+    return raw
 
 
 def _seconds(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:

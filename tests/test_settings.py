@@ -145,6 +145,7 @@ def test_secrets_are_recorded_as_set_never_by_value():
         ("MARKETO_RATE_LIMIT_CALLS", "1e2", "whole number"),
         ("MARKETO_POLL_INTERVAL_S", "a minute", "number of seconds"),
         ("EXTRACT_POSTGRES_COPY", "odbc", "auto, psql or psycopg"),
+        ("BIGQUERY_PII_POLICY_TAG", "pii-taxonomy", "policyTags/<id>"),
     ],
 )
 def test_a_wrong_value_names_the_variable_and_what_it_accepts(variable, value, accepted):

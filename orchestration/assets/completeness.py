@@ -48,9 +48,13 @@ def _build_check(sources: Sources, table: str) -> dg.AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
     )
     def _completeness(
-        ops_db: OperationalDatabaseResource, warehouse: WarehouseResource
+        context,
+        ops_db: OperationalDatabaseResource,
+        warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
-        divergence = check_table(ops_db.engine, warehouse.get(), sources, table, raw_schema=RAW_SCHEMA)
+        divergence = check_table(
+            ops_db.engine, warehouse.get(context, component="quality"), sources, table, raw_schema=RAW_SCHEMA
+        )
         description = divergence.summary()
         if not divergence.ok:
             description += f". Launch job {REPAIR_JOB} to re-read exactly these keys."

@@ -7,9 +7,10 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from orchestration.assets.bi_copy import build_bi_copy_asset
 from orchestration.assets.dbt_changes import record_build, source_fingerprint, unchanged_since_last_build
 from orchestration.assets.operational_db import WAREHOUSE_POOL
-from orchestration.resources.dbt import dbt_project, dbt_target, prune_invocation_dirs
+from orchestration.resources.dbt import dbt_project, dbt_target, prune_invocation_dirs, release_duckdb_adapter
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import Settings
 
@@ -29,6 +30,11 @@ class DbtConfig(dg.Config):
     # Skip the build when nothing reached raw since the last one (the hourly job sets it):
     # see orchestration/assets/dbt_changes.py.
     skip_when_unchanged: bool = False
+    # Row counts and column schemas (with column lineage) on every dbt asset in the UI.
+    # On DuckDB dagster-dbt fetches them once dbt has released the file, so the build's
+    # events arrive at its end; the cost is measured in docs/operations.md.
+    fetch_metadata: bool = True
+    column_lineage: bool = True  # with fetch_metadata: lineage through sqlglot, most of its cost
 
 
 def dbt_vars(config: DbtConfig) -> dict[str, str]:
@@ -116,7 +122,7 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         config: DbtConfig,
     ):
-        wh = warehouse.get()
+        wh = warehouse.get(context, component="dbt")
         state_schema = RAW_SCHEMAS[0]
         fingerprint = source_fingerprint(wh, RAW_SCHEMAS, config.as_of_date)
         if (
@@ -133,7 +139,16 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
         # On DuckDB it holds the file for the whole build: hold the warehouse lock meanwhile.
         with wh.locked():
             invocation = dbt.cli(dbt_build_args(config), context=context)
-            yield from invocation.stream()
+            events = invocation.stream()
+            if config.fetch_metadata:
+                events = events.fetch_row_counts().fetch_column_metadata(
+                    with_column_lineage=config.column_lineage
+                )
+            try:
+                yield from events
+            finally:
+                if settings.warehouse == "duckdb":
+                    release_duckdb_adapter()
         record_build(wh, state_schema, fingerprint)
         # dagster-dbt names the folder <op>-<run id[:7]>-<uuid[:7]>.
         folder = invocation.target_path
@@ -143,4 +158,9 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=[build_dbt_assets(settings)])
+    models = build_dbt_assets(settings)
+    assets = [models]
+    if settings.warehouse == "duckdb":
+        # BigQuery's BI users read the `analytics` dataset instead (docs/operations.md).
+        assets.append(build_bi_copy_asset(settings, [k for k in models.keys if k.path[0] == "marts"]))
+    return dg.Definitions(assets=assets)

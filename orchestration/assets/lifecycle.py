@@ -23,8 +23,10 @@ from orchestration.warehouse.sql import WarehouseSql
 GOVERNANCE_GROUP = "governance"
 
 
-def _sql(warehouse: WarehouseResource) -> WarehouseSql:
-    return warehouse.get().sql()
+def _sql(
+    warehouse: WarehouseResource, context: dg.AssetExecutionContext | dg.OpExecutionContext
+) -> WarehouseSql:
+    return warehouse.get(context, component="lifecycle").sql()
 
 
 def _utcnow() -> dt.datetime:
@@ -57,7 +59,7 @@ def build_deleted_keys(sources: Sources) -> dg.AssetsDefinition:
         ops_db: OperationalDatabaseResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
-        sql = _sql(warehouse)
+        sql = _sql(warehouse, context)
         raw_schema = RAW_SCHEMA
         deletes.ensure_deleted_keys_table(sql, raw_schema)
         detected_at = _utcnow()
@@ -109,7 +111,7 @@ def retention_enforcement(
     context: dg.AssetExecutionContext, config: RetentionConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     as_of = dt.datetime.fromisoformat(config.as_of) if config.as_of else _utcnow()
-    outcomes = retention.enforce(_sql(warehouse), as_of)
+    outcomes = retention.enforce(_sql(warehouse, context), as_of)
     metadata: dict[str, object] = {"as_of": as_of.isoformat(sep=" ")}
     for o in outcomes:
         metadata[f"{o.rule.kind}:{o.rule.name}"] = o.skipped or o.rows_deleted
@@ -144,7 +146,7 @@ class ForgetConfig(dg.Config):
 @dg.op(pool=WAREHOUSE_POOL, tags={"kind": "governance"}, out=dg.Out(int))
 def forget_subject_op(context: dg.OpExecutionContext, config: ForgetConfig, warehouse: WarehouseResource):
     outcome = forget.forget_subject(
-        _sql(warehouse),
+        _sql(warehouse, context),
         customer_id=config.customer_id,
         email=config.email,
         email_sha256=config.email_sha256,

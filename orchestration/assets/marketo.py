@@ -129,7 +129,7 @@ class MarketoRun:
         cls, context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
     ) -> Self:
         client = marketo.client()
-        return cls(context, client, warehouse.get(), RAW_SCHEMA, ExtractionStats(client))
+        return cls(context, client, warehouse.get(context), RAW_SCHEMA, ExtractionStats(client))
 
     def state_store(self) -> WarehouseStateStore:
         return WarehouseStateStore(self.warehouse, self.schema)

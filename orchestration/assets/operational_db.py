@@ -86,7 +86,7 @@ def _build_extraction_asset(sources: Sources, table: str) -> dg.AssetsDefinition
             "max_field_chars": ops_db.max_field_chars,
             "clock_tolerance": dt.timedelta(seconds=ops_db.clock_tolerance_seconds),
         }
-        wh = warehouse.get()
+        wh = warehouse.get(context)
         try:
             outcome = extract_source(
                 ops_db.engine,

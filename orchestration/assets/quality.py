@@ -31,7 +31,7 @@ SUITE_LAYERS = ("raw_ops", "raw_marketo", "marts")
 
 def warehouse_from_resource(context: dg.AssetCheckExecutionContext):
     """The warehouse the run writes to, from the ``warehouse`` resource."""
-    return context.resources.warehouse.get()
+    return context.resources.warehouse.get(context, component="quality")
 
 
 def suite_asset_key(suite: SuiteSpec) -> dg.AssetKey:

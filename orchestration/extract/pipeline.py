@@ -172,11 +172,6 @@ def extract_table(
         landed = land_batches(batches, arrow_schema, landing_file, cursor_column)
         rejected_file = quarantine.close()
         if rejected_file is not None:
-            if not warehouse.stores_rejected_rows:
-                raise NotImplementedError(
-                    f"{table}: {quarantine.rows} rows were rejected but the {warehouse.kind} warehouse cannot "
-                    "store rejected rows yet; nothing was published rather than dropping them silently"
-                )
             quarantine.enforce(landed.rows, max_rejected_fraction, warehouse.rejected_keys(raw_schema, table))
         if guard is not None:
             future = find_future_rows(

@@ -44,6 +44,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         # time); DBT_LOG_LEVEL_FILE=debug brings the statements back.
         "DBT_LOG_LEVEL_FILE": settings.dbt_log_level_file,
         **({"GCP_PROJECT": settings.gcp_project} if settings.gcp_project else {}),
+        # Personal columns' policy tag (macros/policy_tags.sql); always set, so unset means none.
+        "BIGQUERY_PII_POLICY_TAG": settings.bigquery_pii_policy_tag,
         **(
             {"BIGQUERY_EMULATOR_HOST": settings.bigquery_emulator_host}
             if settings.bigquery_emulator_host
@@ -129,6 +131,25 @@ def prepare_manifest(settings: Settings) -> Path:
     return project.manifest_path
 
 
+def release_duckdb_adapter() -> None:
+    """Close the DuckDB database that dagster-dbt's in-process adapter opened.
+
+    ``fetch_row_counts`` / ``fetch_column_metadata`` query the warehouse through dbt-duckdb's
+    adapter in this process, after dbt's subprocess has exited; dbt-duckdb keeps that
+    database open (with the profile's settings) in a class-level environment, and DuckDB
+    then refuses our own connections to the same file with another configuration. Nothing
+    in dagster-dbt releases it, so the dbt asset calls this once the events are through.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing was opened
+        return
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
 class PharmaDbtCliResource(DbtCliResource):
     """``DbtCliResource`` whose dbt processes see the warehouse settings (``environment``).
 
@@ -145,7 +166,11 @@ class PharmaDbtCliResource(DbtCliResource):
     environment: dict[str, str] = {}
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
-        with scoped_environ(self.environment):
+        context = kwargs.get("context")
+        # The run's identity for dbt's query comment, hence BigQuery's job labels
+        # (dbt_project/macros/query_comment.sql).
+        run = {"DAGSTER_RUN_ID": context.run_id, "DAGSTER_JOB_NAME": context.job_name} if context else {}
+        with scoped_environ({**self.environment, **run}):
             return super().cli(args, **kwargs)
 
 

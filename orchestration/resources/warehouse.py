@@ -6,6 +6,21 @@ import dagster as dg
 
 from orchestration.settings import Settings
 from orchestration.warehouse.base import Warehouse
+from orchestration.warehouse.bigquery_labels import job_labels
+
+RunContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext | dg.OpExecutionContext
+
+
+def context_labels(context: RunContext, component: str) -> dict[str, str]:
+    """The job labels of the step ``context`` runs: its job, run id and asset (the checked
+    asset for a check; the op's name for a step that materializes several assets, like dbt's)."""
+    if isinstance(context, dg.AssetCheckExecutionContext):
+        asset = context.check_specs[0].asset_key.to_user_string() if context.check_specs else None
+    elif isinstance(context, dg.AssetExecutionContext) and len(context.selected_asset_keys) == 1:
+        asset = next(iter(context.selected_asset_keys)).to_user_string()
+    else:
+        asset = context.op_def.name
+    return job_labels(component=component, job=context.job_name, asset=asset, run_id=context.run_id)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -30,8 +45,9 @@ class WarehouseResource(dg.ConfigurableResource):
             bigquery_storage_endpoint=settings.bigquery_storage_emulator_host,
         )
 
-    def get(self) -> Warehouse:
-        """The one place the backend is chosen."""
+    def get(self, context: RunContext | None = None, component: str = "loader") -> Warehouse:
+        """The one place the backend is chosen. With the step's ``context``, every BigQuery job
+        it starts is labelled with its job, asset and run id (bigquery_labels.py)."""
         if self.kind == "duckdb":
             from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
@@ -47,4 +63,5 @@ class WarehouseResource(dg.ConfigurableResource):
             api_endpoint=self.bigquery_api_endpoint,
             # The emulator's Storage Write API listens on its own gRPC port.
             storage_endpoint=self.bigquery_storage_endpoint,
+            labels=context_labels(context, component) if context is not None else None,
         )

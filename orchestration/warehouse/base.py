@@ -71,7 +71,6 @@ class Warehouse(Protocol):
     that prefixes datasets (BigQuery) does so itself, through its SQL layer."""
 
     kind: str  # "duckdb" | "bigquery": for messages; behaviour differs through methods, not this
-    stores_rejected_rows: bool  # whether publish() takes a LoadRequest.rejected_file
     stores_source_positions: bool  # whether publish() takes a LoadRequest.source_position (CDC)
 
     def sql(self) -> WarehouseSql:

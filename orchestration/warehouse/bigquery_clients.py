@@ -28,8 +28,11 @@ class BigQueryClients:
         api_endpoint: str | None = None,
         storage_endpoint: str | None = None,
         credentials: Credentials | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.project = project
+        # bigquery_labels.job_labels: on every query job this client starts.
+        self.labels = dict(labels or {})
         self.location = location
         self.api_endpoint = api_endpoint
         self.storage_endpoint = storage_endpoint
@@ -53,7 +56,11 @@ class BigQueryClients:
             options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
             # credentials=None means Application Default Credentials.
             self._client = bigquery.Client(
-                project=self.project, location=self.location, credentials=credentials, client_options=options
+                project=self.project,
+                location=self.location,
+                credentials=credentials,
+                client_options=options,
+                default_query_job_config=bigquery.QueryJobConfig(labels=self.labels) if self.labels else None,
             )
         return self._client
 

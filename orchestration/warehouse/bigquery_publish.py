@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from orchestration.warehouse import bigquery_rejected
 from orchestration.warehouse.base import LOAD_LEDGER, LoadRequest, latest_mark_sql
 from orchestration.warehouse.bigquery_emulator_gaps import emulator_ddl_type, emulator_sync_catalog
+from orchestration.warehouse.bigquery_rejected import StagedRejections
 from orchestration.warehouse.bigquery_staging import BatchStats
 from orchestration.warehouse.bigquery_types import (
     bigquery_type,
@@ -128,9 +130,16 @@ def evolve_raw_table(
 
 
 def publish_script(
-    request: LoadRequest, *, raw_ref: str, ledger_ref: str, staging_ref: str, stats: BatchStats
+    request: LoadRequest,
+    *,
+    raw_ref: str,
+    ledger_ref: str,
+    staging_ref: str,
+    stats: BatchStats,
+    rejected: StagedRejections | None = None,
 ) -> str:
-    """The one transaction that publishes a staged batch (ledger row first, then rows).
+    """The one transaction that publishes a staged batch (ledger row first, then rows, then
+    the batch's rejected rows into _rejected_rows).
 
     Values are inlined as literals because the emulator drops query parameters inside
     multi-statement scripts; every literal goes through an escaping helper.
@@ -150,12 +159,18 @@ def publish_script(
     table_name = string_literal(request.table)
     batch_id = string_literal(request.batch_id)
     # The latest batch's mark (see base.latest_mark_sql), moved on by this batch's newest
-    # cursor, never past the ceiling (base.next_high_water_mark says why it may come down).
+    # cursor but not past its earliest rejected one, never past the ceiling
+    # (base.next_high_water_mark: the same rule, and why the mark may come down).
+    candidate = f"(select cast(max(s.{cursor}) as timestamp) from {quote(staging_ref)} as s)"
+    min_rejected = bigquery_rejected.earliest_rejected_cursor(rejected)
+    if min_rejected is not None:
+        # least() is NULL when either side is: a batch of only rejected rows still holds the mark.
+        candidate = f"coalesce(least({candidate}, {min_rejected}), {candidate}, {min_rejected})"
     new_mark = f"""(select max(mark) from (
      select (select high_water_mark from {quote(ledger_ref)} where table_name = {table_name}
              order by loaded_at desc, high_water_mark desc limit 1) as mark
      union all
-     select cast(max(s.{cursor}) as timestamp) from {quote(staging_ref)} as s
+     select {candidate}
   ))"""
     if request.mark_ceiling is not None:
         new_mark = f"least({new_mark}, {cursor_literal(request.mark_ceiling)})"
@@ -177,10 +192,10 @@ insert into {quote(raw_ref)} ({", ".join(quote(n) for n in names)}, _batch_id, _
 select {", ".join("s." + quote(n) for n in names)}, {batch_id}, current_timestamp()
 from {quote(staging_ref)} as s
 where {is_new};
-
+{bigquery_rejected.insert_statement(rejected, request.batch_id) if rejected else ""}
 commit transaction;
 
-select rows_landed, rows_inserted, high_water_mark
+select rows_landed, rows_inserted, high_water_mark, {bigquery_rejected.rejected_count(rejected)}
 from {quote(ledger_ref)}
 where table_name = {table_name} and batch_id = {batch_id}
 order by loaded_at desc

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orchestration.warehouse import bigquery_publish, bigquery_state
+from orchestration.warehouse import bigquery_publish, bigquery_rejected, bigquery_state
 from orchestration.warehouse.base import LoadRequest, LoadResult, plan_schema_change
 from orchestration.warehouse.bigquery_clients import BigQueryClients
+from orchestration.warehouse.bigquery_rejected import StagedRejections
 from orchestration.warehouse.bigquery_sql import BigQuerySql
 from orchestration.warehouse.bigquery_staging import (
     BatchStats,
@@ -54,9 +55,6 @@ STAGING_EXPIRATION = dt.timedelta(hours=12)
 
 class BigQueryWarehouse:
     kind = "bigquery"
-    # Quarantined rows are not stored on BigQuery yet: extraction refuses to publish a
-    # batch with rejected rows here rather than drop them silently.
-    stores_rejected_rows = False
     # Change data capture publishes into DuckDB only so far (orchestration/cdc/).
     stores_source_positions = False
 
@@ -71,6 +69,7 @@ class BigQueryWarehouse:
         credentials: Credentials | None = None,
         staging_expiration: dt.timedelta = STAGING_EXPIRATION,
         append_request_bytes: int = APPEND_REQUEST_BYTES,
+        labels: dict[str, str] | None = None,
     ) -> None:
         if not project:
             raise ValueError("BigQueryWarehouse needs a project: set GCP_PROJECT")
@@ -85,6 +84,7 @@ class BigQueryWarehouse:
             api_endpoint=api_endpoint,
             storage_endpoint=storage_endpoint,
             credentials=credentials,
+            labels=labels,
         )
         self._sql = BigQuerySql(self.clients, dataset_prefix)
 
@@ -164,8 +164,8 @@ class BigQueryWarehouse:
         return None
 
     def rejected_keys(self, dataset: str, table: str) -> set[str]:
-        """Always empty: no rejected rows are stored here (see ``stores_rejected_rows``)."""
-        return set()
+        """Source keys of ``table`` already quarantined in ``<dataset>._rejected_rows``."""
+        return bigquery_rejected.rejected_keys(self._sql, dataset, table)
 
     def check_schema(self, dataset: str, table: str, arrow_schema: pa.Schema) -> list[str]:
         to_add, _ = plan_schema_change(
@@ -178,18 +178,25 @@ class BigQueryWarehouse:
     # -- the atomic publish ----------------------------------------------------------------
 
     def publish_script(
-        self, request: LoadRequest, *, raw_ref: str, ledger_ref: str, staging_ref: str, stats: BatchStats
+        self,
+        request: LoadRequest,
+        *,
+        raw_ref: str,
+        ledger_ref: str,
+        staging_ref: str,
+        stats: BatchStats,
+        rejected: StagedRejections | None = None,
     ) -> str:
         return bigquery_publish.publish_script(
-            request, raw_ref=raw_ref, ledger_ref=ledger_ref, staging_ref=staging_ref, stats=stats
+            request,
+            raw_ref=raw_ref,
+            ledger_ref=ledger_ref,
+            staging_ref=staging_ref,
+            stats=stats,
+            rejected=rejected,
         )
 
     def publish(self, request: LoadRequest) -> LoadResult:
-        if request.rejected_file is not None:
-            raise BigQueryLoadError(
-                f"{request.dataset}.{request.table}: the BigQuery warehouse does not store rejected rows; "
-                "nothing was published"
-            )
         if request.source_position is not None:
             raise BigQueryLoadError(
                 f"{request.dataset}.{request.table}: mode cdc does not publish into BigQuery yet "
@@ -209,24 +216,41 @@ class BigQueryWarehouse:
             bigquery_publish.create_raw_table(clients, raw_ref, request)
         bigquery_publish.evolve_raw_table(clients, sql, raw_ref, to_add, to_widen)
 
-        staging_ref = create_staging_table(
-            clients, self.dataset_id(dataset), request, self.staging_expiration
-        )
+        staged = [create_staging_table(clients, self.dataset_id(dataset), request, self.staging_expiration)]
         try:
-            stats = stage_rows(clients, staging_ref, request, request_bytes=self.append_request_bytes)
+            stats = stage_rows(clients, staged[0], request, request_bytes=self.append_request_bytes)
+            rejected = None
+            if request.rejected_file is not None:
+                quarantined = bigquery_rejected.rejected_request(request)
+                staged.append(
+                    create_staging_table(
+                        clients, self.dataset_id(dataset), quarantined, self.staging_expiration
+                    )
+                )
+                stage_rows(clients, staged[1], quarantined, request_bytes=self.append_request_bytes)
+                rejected = StagedRejections(
+                    bigquery_rejected.ensure_rejected_table(clients, sql, dataset), staged[1]
+                )
             script = self.publish_script(
-                request, raw_ref=raw_ref, ledger_ref=ledger_ref, staging_ref=staging_ref, stats=stats
+                request,
+                raw_ref=raw_ref,
+                ledger_ref=ledger_ref,
+                staging_ref=staged[0],
+                stats=stats,
+                rejected=rejected,
             )
             rows = sql.rows(script)
         finally:
-            clients.client.delete_table(staging_ref, not_found_ok=True)
-        rows_landed, rows_inserted, new_mark = rows[0]
+            for staging_ref in staged:
+                clients.client.delete_table(staging_ref, not_found_ok=True)
+        rows_landed, rows_inserted, new_mark, rows_rejected = rows[0]
         return LoadResult(
             rows_landed=rows_landed,
             rows_inserted=rows_inserted,
             high_water_mark=naive_utc(new_mark),
             previous_high_water_mark=previous,
             columns_added=tuple(f.name for f in to_add),
+            rows_rejected=rows_rejected,
         )
 
     # -- small JSON state (e.g. Marketo export jobs and bookmarks) -------------------------

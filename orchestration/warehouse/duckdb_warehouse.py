@@ -57,7 +57,6 @@ class WarehouseLockTimeout(TimeoutError):
 
 class DuckDBWarehouse:
     kind = "duckdb"
-    stores_rejected_rows = True
     stores_source_positions = True
 
     def __init__(self, path: Path | str, *, lock_timeout_s: float = 600, memory_limit: str = "2GB") -> None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from orchestration.demo import schema as ops_schema
 from orchestration.extract.pipeline import ExtractionOutcome, extract_source
 from orchestration.sources import load_sources
+from orchestration.warehouse.base import Warehouse
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 RAW = "raw_ops"
@@ -30,11 +31,13 @@ def extract_all(
     *,
     tables: Iterable[tuple[str, str]] = TABLES,
     chunk_rows: int = 100_000,
+    warehouse: Warehouse | None = None,
     **kwargs,
 ) -> dict[str, ExtractionOutcome]:
-    """Extract ``tables`` ((name, cursor) pairs, as declared) the way the extraction assets do."""
+    """Extract ``tables`` ((name, cursor) pairs, as declared) the way the extraction assets do,
+    into the DuckDB file at ``duckdb_path`` or into ``warehouse`` when one is given."""
     engine = sa.create_engine(ops_url)
-    warehouse = DuckDBWarehouse(duckdb_path, lock_timeout_s=60)
+    warehouse = warehouse or DuckDBWarehouse(duckdb_path, lock_timeout_s=60)
     try:
         outcomes = {}
         for table, cursor in tables:

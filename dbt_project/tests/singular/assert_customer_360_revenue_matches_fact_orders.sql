@@ -3,7 +3,9 @@
 with
 
 fact_revenue as (
-    select customer_id, sum(net_amount) as revenue
+    select
+        customer_id,
+        sum(net_amount) as revenue
     from {{ ref('fact_orders') }}
     where not is_cancelled
         and order_date <= {{ as_of_date() }}

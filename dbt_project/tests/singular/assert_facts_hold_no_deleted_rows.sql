@@ -1,5 +1,7 @@
 -- Rows deleted in the source (soft or hard) never count in the facts: returns the offenders.
-select fact_orders.order_item_id as row_id, 'fact_orders' as fact
+select
+    fact_orders.order_item_id as row_id,
+    'fact_orders' as fact
 from {{ ref('fact_orders') }} as fact_orders
 left join {{ ref('stg_ops__order_items') }} as order_items
     on fact_orders.order_item_id = order_items.order_item_id
@@ -11,7 +13,9 @@ where order_items.order_item_id is null
 
 union all
 
-select interactions.interaction_id as row_id, 'fact_customer_interactions' as fact
+select
+    interactions.interaction_id as row_id,
+    'fact_customer_interactions' as fact
 from {{ ref('fact_customer_interactions') }} as interactions
 left join {{ ref('stg_ops__customer_interactions') }} as staged
     on interactions.interaction_id = staged.interaction_id

@@ -34,7 +34,7 @@ ranked as (
         by_category.net_revenue,
         row_number() over (
             partition by by_category.customer_id
-            order by by_category.net_revenue desc, by_category.category_name
+            order by by_category.net_revenue desc, by_category.category_name asc
         ) as category_rank,
         sum(by_category.net_revenue) over (partition by by_category.customer_id) as customer_net_revenue
     from by_category

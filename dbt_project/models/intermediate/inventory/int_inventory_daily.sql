@@ -28,8 +28,7 @@ first_versions as (
 -- Positions whose first version is older than the first load existed when the warehouse first
 -- looked; the last of them to have been updated sets the first complete day.
 observation as (
-    select
-        cast(max(first_versions.first_updated_at) as date) as fully_observed_from
+    select cast(max(first_versions.first_updated_at) as date) as fully_observed_from
     from first_versions
     where first_versions.first_updated_at <= (select min(versions.loaded_at) from versions)
 ),
@@ -71,10 +70,10 @@ daily as (
     from observed_days
     inner join ranged
         on ranged.last_updated_at < {{ end_of_day('observed_days.snapshot_date') }}
-        and (
-            ranged.superseded_at is null
-            or ranged.superseded_at >= {{ end_of_day('observed_days.snapshot_date') }}
-        )
+            and (
+                ranged.superseded_at is null
+                or ranged.superseded_at >= {{ end_of_day('observed_days.snapshot_date') }}
+            )
 )
 
 select * from daily

@@ -50,8 +50,10 @@ activity_stats as (
         {%- endfor %}
         {%- endfor %}
         max(
-            case when activity_category in ('email_opened', 'email_clicked', 'web_visit', 'form_fill')
-            then activity_date end
+            case
+                when activity_category in ('email_opened', 'email_clicked', 'web_visit', 'form_fill')
+                    then activity_date
+            end
         ) as last_engagement_date,
         -- A program reached the customer when one of its e-mails was delivered, opened or
         -- clicked; a send alone (or a bounce) does not count.

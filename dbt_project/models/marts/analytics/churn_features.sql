@@ -52,19 +52,19 @@ scored as (
     select
         features.*,
         case
-            when days_since_last_order is null then 40
-            when days_since_last_order > {{ var('churn_recency_threshold_days', 90) }} then 40
-            when days_since_last_order > 60 then 25
-            when days_since_last_order > 30 then 10
+            when features.days_since_last_order is null then 40
+            when features.days_since_last_order > {{ var('churn_recency_threshold_days', 90) }} then 40
+            when features.days_since_last_order > 60 then 25
+            when features.days_since_last_order > 30 then 10
             else 0
         end as recency_points,
-        case when orders_last_90d < orders_prev_90d then 20 else 0 end as frequency_points,
+        case when features.orders_last_90d < features.orders_prev_90d then 20 else 0 end as frequency_points,
         case
-            when revenue_prev_90d > 0 and revenue_last_90d < revenue_prev_90d * 0.7 then 15
+            when features.revenue_prev_90d > 0 and features.revenue_last_90d < features.revenue_prev_90d * 0.7 then 15
             else 0
         end as revenue_points,
-        case when complaints_last_90d > 0 then 15 else 0 end as complaint_points,
-        case when unresolved_interactions > 0 then 10 else 0 end as support_points
+        case when features.complaints_last_90d > 0 then 15 else 0 end as complaint_points,
+        case when features.unresolved_interactions > 0 then 10 else 0 end as support_points
     from features
 ),
 

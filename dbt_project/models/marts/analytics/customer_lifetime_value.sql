@@ -33,7 +33,7 @@ metrics as (
     select
         base.*,
         {{ safe_divide('total_revenue', 'total_orders') }} as avg_order_value,
-        total_orders / (greatest(customer_age_days, 30) / 365.25) as purchase_frequency_per_year,
+        base.total_orders / (greatest(base.customer_age_days, 30) / 365.25) as purchase_frequency_per_year,
         {{ safe_divide('total_net_revenue', 'total_orders') }} as avg_net_order_value,
         coalesce({{ safe_divide('total_margin', 'total_net_revenue') }}, 0) as margin_rate,
         {{ var('clv_expected_lifetime_years', 3) }} as expected_lifetime_years
@@ -43,7 +43,7 @@ metrics as (
 predicted as (
     select
         metrics.*,
-        avg_net_order_value * purchase_frequency_per_year * margin_rate * expected_lifetime_years as predicted_clv
+        metrics.avg_net_order_value * metrics.purchase_frequency_per_year * metrics.margin_rate * metrics.expected_lifetime_years as predicted_clv
     from metrics
 ),
 
@@ -55,17 +55,19 @@ final as (
         {{ money('avg_order_value') }} as avg_order_value,
         {{ ratio('purchase_frequency_per_year') }} as purchase_frequency_per_year,
         {{ ratio('margin_rate') }} as margin_rate,
-        cast(expected_lifetime_years as decimal(18,4)) as expected_lifetime_years,
+        cast(expected_lifetime_years as decimal(18, 4)) as expected_lifetime_years,
         {{ money('total_revenue') }} as historical_clv,
         {{ money('total_margin') }} as historical_margin,
         {{ money('predicted_clv') }} as predicted_clv,
         cast(ntile(4) over (order by predicted_clv, customer_id) as bigint) as predicted_clv_quartile,
-        cast(case ntile(4) over (order by predicted_clv, customer_id)
-            when 4 then 'high'
-            when 3 then 'medium_high'
-            when 2 then 'medium_low'
-            else 'low'
-        end as string) as clv_segment,
+        cast(
+            case ntile(4) over (order by predicted_clv, customer_id)
+                when 4 then 'high'
+                when 3 then 'medium_high'
+                when 2 then 'medium_low'
+                else 'low'
+            end as string
+        ) as clv_segment,
         first_order_date,
         last_order_date,
         {{ as_of_date() }} as as_of_date

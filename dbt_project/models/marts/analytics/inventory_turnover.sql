@@ -50,12 +50,12 @@ closing as (
         inventory.warehouse_id,
         inventory.quantity_available as closing_quantity_available,
         inventory.quantity_on_hand as closing_quantity_on_hand,
-        inventory.is_below_reorder_point as is_below_reorder_point
+        inventory.is_below_reorder_point
     from inventory
     inner join stock
         on inventory.product_id = stock.product_id
-        and inventory.warehouse_id = stock.warehouse_id
-        and inventory.snapshot_date = stock.period_end_date
+            and inventory.warehouse_id = stock.warehouse_id
+            and inventory.snapshot_date = stock.period_end_date
 ),
 
 sales as (
@@ -73,9 +73,15 @@ pairs as (
         both_sides.product_id,
         both_sides.warehouse_id
     from (
-        select product_id, warehouse_id from stock
+        select
+            product_id,
+            warehouse_id
+        from stock
         union all
-        select product_id, warehouse_id from sales
+        select
+            product_id,
+            warehouse_id
+        from sales
     ) as both_sides
 ),
 
@@ -99,13 +105,13 @@ joined as (
     from pairs
     left join stock
         on pairs.product_id = stock.product_id
-        and pairs.warehouse_id = stock.warehouse_id
+            and pairs.warehouse_id = stock.warehouse_id
     left join closing
         on pairs.product_id = closing.product_id
-        and pairs.warehouse_id = closing.warehouse_id
+            and pairs.warehouse_id = closing.warehouse_id
     left join sales
         on pairs.product_id = sales.product_id
-        and pairs.warehouse_id = sales.warehouse_id
+            and pairs.warehouse_id = sales.warehouse_id
 ),
 
 final as (

@@ -48,13 +48,13 @@ sales as (
 
 latest_stock as (
     select
-        product_id,
-        sum(quantity_available) as quantity_available,
-        sum(quantity_on_hand) as quantity_on_hand,
-        max(snapshot_date) as stock_snapshot_date
+        inventory.product_id,
+        sum(inventory.quantity_available) as quantity_available,
+        sum(inventory.quantity_on_hand) as quantity_on_hand,
+        max(inventory.snapshot_date) as stock_snapshot_date
     from inventory
-    where snapshot_date = (select max(snapshot_date) from inventory)
-    group by product_id
+    where inventory.snapshot_date = (select max(newest.snapshot_date) from inventory as newest)
+    group by inventory.product_id
 ),
 
 -- Days of supply is inventory_turnover's days_of_inventory at product level (all warehouses,

@@ -32,7 +32,7 @@ base as (
 scored as (
     select
         base.*,
-        ntile(5) over (order by base.recency_days desc, base.customer_id) as recency_score,
+        ntile(5) over (order by base.recency_days desc, base.customer_id asc) as recency_score,
         ntile(5) over (order by base.frequency, base.customer_id) as frequency_score,
         ntile(5) over (order by base.monetary, base.customer_id) as monetary_score
     from base
@@ -42,13 +42,13 @@ segmented as (
     select
         scored.*,
         case
-            when recency_score >= 4 and frequency_score >= 4 and monetary_score >= 4 then 'champions'
-            when recency_score >= 3 and frequency_score >= 4 then 'loyal'
-            when recency_score >= 4 and frequency_score = 1 then 'new_customers'
-            when recency_score >= 4 then 'potential_loyalists'
-            when recency_score <= 2 and frequency_score >= 4 then 'cant_lose_them'
-            when recency_score <= 2 and frequency_score = 3 then 'at_risk'
-            when recency_score <= 2 then 'hibernating'
+            when scored.recency_score >= 4 and scored.frequency_score >= 4 and scored.monetary_score >= 4 then 'champions'
+            when scored.recency_score >= 3 and scored.frequency_score >= 4 then 'loyal'
+            when scored.recency_score >= 4 and scored.frequency_score = 1 then 'new_customers'
+            when scored.recency_score >= 4 then 'potential_loyalists'
+            when scored.recency_score <= 2 and scored.frequency_score >= 4 then 'cant_lose_them'
+            when scored.recency_score <= 2 and scored.frequency_score = 3 then 'at_risk'
+            when scored.recency_score <= 2 then 'hibernating'
             else 'needs_attention'
         end as rfm_segment
     from scored
@@ -65,7 +65,8 @@ final as (
         cast(monetary_score as bigint) as monetary_score,
         cast(
             cast(recency_score as string) || cast(frequency_score as string) || cast(monetary_score as string)
-        as string) as rfm_score,
+            as string
+        ) as rfm_score,
         cast(recency_score + frequency_score + monetary_score as bigint) as rfm_total_score,
         cast(rfm_segment as string) as rfm_segment,
         {{ as_of_date() }} as as_of_date

@@ -21,15 +21,24 @@ interactions as (
 ),
 
 data_dates as (
-    select min(order_date) as min_date, max(order_date) as max_date from orders
-    union all
-    select min(cast(created_at as date)), max(cast(created_at as date)) from customers
-    union all
-    select min(interaction_date), max(interaction_date) from interactions
+    select
+        min(order_date) as min_date,
+        max(order_date) as max_date
+    from orders
     union all
     select
-        {{ add_days('-' ~ (var('inventory_snapshot_days', 90) | int), as_of_date()) }},
-        {{ as_of_date() }}
+        min(cast(created_at as date)) as min_date,
+        max(cast(created_at as date)) as max_date
+    from customers
+    union all
+    select
+        min(interaction_date) as min_date,
+        max(interaction_date) as max_date
+    from interactions
+    union all
+    select
+        {{ add_days('-' ~ (var('inventory_snapshot_days', 90) | int), as_of_date()) }} as min_date,
+        {{ as_of_date() }} as max_date
 ),
 
 bounds as (
@@ -84,14 +93,14 @@ easter_terms as (
 easter_h as (
     select
         easter_terms.*,
-        mod(19 * a + b - d - g + 15, 30) as h
+        mod(19 * easter_terms.a + easter_terms.b - easter_terms.d - easter_terms.g + 15, 30) as h
     from easter_terms
 ),
 
 easter_l as (
     select
         easter_h.*,
-        mod(32 + 2 * e + 2 * i - h - k, 7) as l
+        mod(32 + 2 * easter_h.e + 2 * easter_h.i - easter_h.h - easter_h.k, 7) as l
     from easter_h
 ),
 
@@ -110,8 +119,8 @@ easter as (
     from attributes
     inner join easter_month_day
         on attributes.year_number = easter_month_day.year_number
-        and attributes.month_number = easter_month_day.easter_month
-        and attributes.day_of_month = easter_month_day.easter_day
+            and attributes.month_number = easter_month_day.easter_month
+            and attributes.day_of_month = easter_month_day.easter_day
 ),
 
 holidays as (
@@ -145,17 +154,20 @@ final as (
         end as string) as day_name,
         cast(
             cast(year_number as string) || '-Q' || cast(quarter_number as string)
-        as string) as year_quarter,
+            as string
+        ) as year_quarter,
         cast(
             cast(year_number as string) || '-' || case when month_number < 10 then '0' else '' end
             || cast(month_number as string)
-        as string) as year_month,
+            as string
+        ) as year_month,
         cast(day_of_week_iso >= 6 as bool) as is_weekend,
         cast(coalesce(fixed_holiday_name, movable_date_name) as string) as holiday_name,
         cast(
             {{ is_brazil_fixed_holiday('month_number', 'day_of_month', 'year_number') }}
             or days_from_easter = -2
-        as bool) as is_holiday,
+            as bool
+        ) as is_holiday,
         cast(days_from_easter in (-48, -47, 60) as bool) as is_optional_holiday,
         {{ add_days('-(day_of_week_iso - 1)', 'date_day') }} as week_start_date,
         {{ add_days('-(day_of_month - 1)', 'date_day') }} as month_start_date,

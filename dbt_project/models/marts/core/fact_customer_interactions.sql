@@ -37,8 +37,8 @@ resolved as (
     from interactions
     left join customer_versions
         on interactions.customer_id = customer_versions.customer_id
-        and customer_versions.valid_from <= interactions.interacted_at
-        and (customer_versions.valid_to is null or customer_versions.valid_to > interactions.interacted_at)
+            and interactions.interacted_at >= customer_versions.valid_from
+            and (customer_versions.valid_to is null or interactions.interacted_at < customer_versions.valid_to)
 ),
 
 {% if is_incremental() %}

@@ -67,7 +67,7 @@ resolved as (
         on typed.lead_id = leads.lead_id
     left join email_programs
         on typed.activity_guid = email_programs.activity_guid
-        and email_programs.program_rank = 1
+            and email_programs.program_rank = 1
 ),
 
 {% if is_incremental() %}

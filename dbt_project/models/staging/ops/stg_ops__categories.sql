@@ -11,7 +11,7 @@ renamed as (
         cast(name as string) as category_name,
         cast(created_at as timestamp) as created_at,
         cast(updated_at as timestamp) as updated_at
-        {{- ops_new_columns('categories') }}
+    {{- ops_new_columns('categories') }}
     from latest
 )
 

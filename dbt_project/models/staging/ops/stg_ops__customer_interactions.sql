@@ -21,7 +21,7 @@ renamed as (
         cast(_hard_deleted_at is not null as bool) as is_hard_deleted,
         cast(updated_at as timestamp) as updated_at,
         cast(_hard_deleted_at as timestamp) as deleted_at
-        {{- ops_new_columns('customer_interactions') }}
+    {{- ops_new_columns('customer_interactions') }}
     from latest
 )
 

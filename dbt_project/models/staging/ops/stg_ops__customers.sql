@@ -20,7 +20,7 @@ renamed as (
         cast(address_zip as string) as zip_code,
         cast(lower(tier) as string) as tier,
         cast(lower(status) as string) as status,
-        cast(credit_limit as decimal(18,2)) as credit_limit,
+        cast(credit_limit as decimal(18, 2)) as credit_limit,
         cast(payment_terms_days as bigint) as payment_terms_days,
         cast(deleted_at is not null or _hard_deleted_at is not null as bool) as is_deleted,
         cast(_hard_deleted_at is not null as bool) as is_hard_deleted,
@@ -28,7 +28,7 @@ renamed as (
         -- A hard delete is a change: it moves updated_at so the snapshot records it.
         cast(greatest(updated_at, coalesce(_hard_deleted_at, updated_at)) as timestamp) as updated_at,
         cast(coalesce(deleted_at, _hard_deleted_at) as timestamp) as deleted_at
-        {{- ops_new_columns('customers') }}
+    {{- ops_new_columns('customers') }}
     from latest
 )
 

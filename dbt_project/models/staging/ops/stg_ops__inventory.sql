@@ -15,7 +15,7 @@ renamed as (
         cast(reorder_point as bigint) as reorder_point,
         cast(quantity_available <= reorder_point as bool) as is_below_reorder_point,
         cast(last_updated as timestamp) as last_updated_at
-        {{- ops_new_columns('inventory') }}
+    {{- ops_new_columns('inventory') }}
     from latest
 )
 

@@ -18,7 +18,7 @@ renamed as (
         cast(lead_time_days as bigint) as lead_time_days,
         cast(created_at as timestamp) as created_at,
         cast(updated_at as timestamp) as updated_at
-        {{- ops_new_columns('suppliers') }}
+    {{- ops_new_columns('suppliers') }}
     from latest
 )
 

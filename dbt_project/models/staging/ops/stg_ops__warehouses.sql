@@ -14,7 +14,7 @@ renamed as (
         cast({{ brazil_region('upper(state)') }} as string) as region,
         cast(created_at as timestamp) as created_at,
         cast(updated_at as timestamp) as updated_at
-        {{- ops_new_columns('warehouses') }}
+    {{- ops_new_columns('warehouses') }}
     from latest
 )
 
