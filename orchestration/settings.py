@@ -17,7 +17,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+
+from orchestration import setting_values as values
+from orchestration.setting_values import SettingsError
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PLATFORM_DATA_DIR", PROJECT_ROOT / "data"))
@@ -40,10 +44,6 @@ DEFAULT_CDC_MAX_CHANGES = 10_000
 DEFAULT_CDC_SLOT_LAG_MAX_BYTES = 1 << 30  # WAL a slot may hold on the source's disk before its check fails
 
 
-class SettingsError(ValueError):
-    """A setting is missing or wrong; the message names the environment variable."""
-
-
 @dataclass(frozen=True)
 class Settings:
     warehouse: str
@@ -64,6 +64,10 @@ class Settings:
     # clock and oldest open transaction, and a transaction holding it back this long warns.
     mark_clock_tolerance_s: int = 60
     mark_hold_warn_s: int = 3600
+    # DBT_FETCH_METADATA: row counts, column schemas and lineage on the dbt assets after each
+    # build (dagster-dbt's fetch_*; 16-40 s a build, docs/operations.md). Off: the run config's
+    # fetch_metadata is ignored and the build reports dbt's own events only.
+    dbt_fetch_metadata: bool = True
     # Secrets are never held here, only whether their variable is set: the resources then
     # read them at run time through dg.EnvVar, so the UI shows the variable's name only.
     ops_database_url_set: bool = False
@@ -131,7 +135,9 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
     gcp_project = env.get("GCP_PROJECT", "").strip() or None
     if warehouse == "bigquery" and not gcp_project:
         raise SettingsError("WAREHOUSE=bigquery needs GCP_PROJECT (the project that holds the datasets)")
-    emulator_host, storage_emulator_host = _emulator_hosts(env) if warehouse == "bigquery" else (None, None)
+    emulator_host, storage_emulator_host = (
+        values.emulator_hosts(env) if warehouse == "bigquery" else (None, None)
+    )
     return Settings(
         warehouse=warehouse,
         duckdb_path=Path(env.get("DUCKDB_PATH", "").strip() or DATA_DIR / "warehouse.duckdb"),
@@ -144,10 +150,10 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         sources_file=sources_file(env),
         ops_database_url_set=bool(env.get("OPS_DATABASE_URL")),
         marketo_variables_set=frozenset(name for name in MARKETO_VARIABLES if env.get(name)),
-        marketo_poll_interval_s=_number(
+        marketo_poll_interval_s=values.number(
             env, "MARKETO_POLL_INTERVAL_S", float, DEFAULT_MARKETO_POLL_INTERVAL_S, "a number of seconds"
         ),
-        marketo_rate_limit_calls=_number(
+        marketo_rate_limit_calls=values.number(
             env, "MARKETO_RATE_LIMIT_CALLS", int, DEFAULT_MARKETO_RATE_LIMIT_CALLS, "a whole number"
         ),
         marketo_history_start=env.get("MARKETO_HISTORY_START", "").strip() or DEFAULT_MARKETO_HISTORY_START,
@@ -158,118 +164,25 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         dbt_log_level_file=env.get("DBT_LOG_LEVEL_FILE", "").strip() or "info",
         dbt_target_path=env.get("DBT_TARGET_PATH", "").strip() or "target",
         dbt_log_path=env.get("DBT_LOG_PATH", "").strip() or "logs",
-        dbt_keep_invocation_dirs=_number(
+        dbt_keep_invocation_dirs=values.number(
             env, "DBT_KEEP_INVOCATION_DIRS", int, DEFAULT_DBT_KEEP_INVOCATION_DIRS, "a whole number"
         ),
-        postgres_copy_client=_choice(env, "EXTRACT_POSTGRES_COPY", POSTGRES_COPY_CLIENTS),
+        postgres_copy_client=values.choice(env, "EXTRACT_POSTGRES_COPY", POSTGRES_COPY_CLIENTS),
         quality_data_docs_dir=Path(
             env.get("QUALITY_DATA_DOCS_DIR", "").strip() or DATA_DIR / "quality" / "data_docs"
         ),
         duckdb_bi_path_set=Path(env["DUCKDB_BI_PATH"].strip())
         if env.get("DUCKDB_BI_PATH", "").strip()
         else None,
-        bigquery_pii_policy_tag=_policy_tag(env),
-        mark_clock_tolerance_s=_seconds(env, "MARK_CLOCK_TOLERANCE_SECONDS", 60),
-        mark_hold_warn_s=_seconds(env, "MARK_HOLD_WARN_SECONDS", 3600),
-        cdc_slot_prefix=_slot_prefix(env),
-        cdc_drain_cron=_cron(env, "CDC_DRAIN_CRON", DEFAULT_CDC_DRAIN_CRON),
-        cdc_max_changes=_positive(env, "CDC_MAX_CHANGES", DEFAULT_CDC_MAX_CHANGES),
-        cdc_slot_lag_max_bytes=_positive(env, "CDC_SLOT_LAG_MAX_BYTES", DEFAULT_CDC_SLOT_LAG_MAX_BYTES),
+        bigquery_pii_policy_tag=values.policy_tag(env),
+        mark_clock_tolerance_s=values.seconds(env, "MARK_CLOCK_TOLERANCE_SECONDS", 60),
+        mark_hold_warn_s=values.seconds(env, "MARK_HOLD_WARN_SECONDS", 3600),
+        dbt_fetch_metadata=values.flag(env, "DBT_FETCH_METADATA", True),
+        cdc_slot_prefix=values.slot_prefix(env, DEFAULT_CDC_SLOT_PREFIX),
+        cdc_drain_cron=values.cron(env, "CDC_DRAIN_CRON", DEFAULT_CDC_DRAIN_CRON),
+        cdc_max_changes=values.positive(env, "CDC_MAX_CHANGES", DEFAULT_CDC_MAX_CHANGES),
+        cdc_slot_lag_max_bytes=values.positive(env, "CDC_SLOT_LAG_MAX_BYTES", DEFAULT_CDC_SLOT_LAG_MAX_BYTES),
     )
-
-
-def _slot_prefix(env: os._Environ[str] | dict[str, str]) -> str:
-    value = env.get("CDC_SLOT_PREFIX", "").strip() or DEFAULT_CDC_SLOT_PREFIX
-    if not (value.isascii() and value.replace("_", "").isalnum() and value == value.lower()):
-        raise SettingsError(
-            f"CDC_SLOT_PREFIX={value!r} must be lower-case letters, digits and underscores (a slot name)"
-        )
-    return value
-
-
-def _cron(env: os._Environ[str] | dict[str, str], name: str, default: str) -> str:
-    value = env.get(name, "").strip() or default
-    if len(value.split()) != 5:
-        raise SettingsError(f"{name}={value!r} must be a five-field cron expression, e.g. '* * * * *'")
-    return value
-
-
-def _positive(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
-    value = _number(env, name, int, default, "a whole number")
-    if value <= 0:
-        raise SettingsError(f"{name}={value!r} must be a whole number above 0")
-    return value
-
-
-def _policy_tag(env: os._Environ[str] | dict[str, str]) -> str:
-    raw = env.get("BIGQUERY_PII_POLICY_TAG", "").strip()
-    parts = raw.split("/")
-    if raw and (len(parts) != 8 or parts[0::2] != ["projects", "locations", "taxonomies", "policyTags"]):
-        raise SettingsError(
-            f"BIGQUERY_PII_POLICY_TAG={raw!r} must be a policy tag's resource name: "
-            "projects/<project>/locations/<location>/taxonomies/<id>/policyTags/<id>"
-        )
-    return raw
-
-
-def _seconds(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise SettingsError(f"{name}={raw!r} must be a whole number of seconds, 0 or more")
-    return value
-
-
-_Number = TypeVar("_Number", int, float)
-
-
-def _number(
-    env: os._Environ[str] | dict[str, str], name: str, kind: type[_Number], default: _Number, what: str
-) -> _Number:
-    value = env.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        raise SettingsError(f"{name}={value!r} is not {what}") from None
-
-
-def _choice(env: os._Environ[str] | dict[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, "").strip().lower() or choices[0]
-    if value not in choices:
-        raise SettingsError(f"{name}={value!r}: use {', '.join(choices[:-1])} or {choices[-1]}")
-    return value
-
-
-def _emulator_hosts(env: os._Environ[str] | dict[str, str]) -> tuple[str | None, str | None]:
-    """BIGQUERY_EMULATOR_HOST (REST URL) and BIGQUERY_STORAGE_EMULATOR_HOST (gRPC host:port).
-
-    Both or neither: the raw loader writes through the Storage Write API, and without the
-    gRPC endpoint it would send the emulator's rows to Google.
-    """
-    rest = env.get("BIGQUERY_EMULATOR_HOST", "").strip().rstrip("/") or None
-    grpc = env.get("BIGQUERY_STORAGE_EMULATOR_HOST", "").strip() or None
-    if rest and not rest.startswith(("http://", "https://")):
-        raise SettingsError(
-            f"BIGQUERY_EMULATOR_HOST must be a URL such as http://127.0.0.1:9050, not {rest!r}"
-        )
-    if grpc and ("://" in grpc or ":" not in grpc):
-        raise SettingsError(
-            f"BIGQUERY_STORAGE_EMULATOR_HOST must be host:port such as 127.0.0.1:9060, not {grpc!r}"
-        )
-    if bool(rest) != bool(grpc):
-        missing = "BIGQUERY_STORAGE_EMULATOR_HOST" if rest else "BIGQUERY_EMULATOR_HOST"
-        raise SettingsError(
-            f"the BigQuery emulator needs both BIGQUERY_EMULATOR_HOST (REST) and "
-            f"BIGQUERY_STORAGE_EMULATOR_HOST (gRPC); {missing} is not set"
-        )
-    return rest, grpc
 
 
 # --- Operations: the production instance's database and the alert channels (issue #16) ---------
@@ -336,57 +249,18 @@ class AlertSettings:
         return f"{self.ui_base_url}/runs/{run_id}"
 
 
-def _url(
-    env: os._Environ[str] | dict[str, str], name: str, default: str | None, *, secret: bool
-) -> str | None:
-    from urllib.parse import urlparse
-
-    value = env.get(name, "").strip() or default
-    if value is None:
-        return None
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        shown = "(value not shown: it is a secret)" if secret else repr(value)
-        raise SettingsError(
-            f"{name} must be an http(s) URL with a host, such as https://host/path; got {shown}"
-        )
-    return value
-
-
-def _int(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"{name} must be a port number, not {text!r}") from None
-    if not 0 < value < 65536:
-        raise SettingsError(f"{name} must be a port number between 1 and 65535, not {value}")
-    return value
-
-
-def _flag(env: os._Environ[str] | dict[str, str], name: str, default: bool) -> bool:
-    text = env.get(name, "").strip().lower()
-    if not text:
-        return default
-    if text not in ("true", "false", "1", "0", "yes", "no"):
-        raise SettingsError(f"{name} must be true or false, not {text!r}")
-    return text in ("true", "1", "yes")
-
-
 def load_alert_settings(env: os._Environ[str] | dict[str, str] | None = None) -> AlertSettings:
     """The alert channels that are configured; none by default (the demo sends nothing)."""
     env = os.environ if env is None else env
-    ui_base_url = _url(env, "DAGSTER_UI_BASE_URL", DEFAULT_UI_BASE_URL, secret=False)
+    ui_base_url = values.url(env, "DAGSTER_UI_BASE_URL", DEFAULT_UI_BASE_URL, secret=False)
     assert ui_base_url is not None
     slack_enabled = bool(env.get("ALERT_SLACK_TOKEN", "").strip())
     slack_channel = env.get("ALERT_SLACK_CHANNEL", "").strip() or None
     if slack_enabled and not slack_channel:
         raise SettingsError("ALERT_SLACK_TOKEN is set but ALERT_SLACK_CHANNEL is not (e.g. #data-alerts)")
-    slack_api_url = _url(env, "ALERT_SLACK_API_URL", DEFAULT_SLACK_API_URL, secret=False)
+    slack_api_url = values.url(env, "ALERT_SLACK_API_URL", DEFAULT_SLACK_API_URL, secret=False)
     assert slack_api_url is not None
-    teams_enabled = _url(env, "ALERT_TEAMS_WEBHOOK_URL", None, secret=True) is not None
+    teams_enabled = values.url(env, "ALERT_TEAMS_WEBHOOK_URL", None, secret=True) is not None
     smtp_host = env.get("ALERT_SMTP_HOST", "").strip() or None
     if smtp_host and ("/" in smtp_host or ":" in smtp_host):
         raise SettingsError(
@@ -410,10 +284,10 @@ def load_alert_settings(env: os._Environ[str] | dict[str, str] | None = None) ->
         slack_enabled=slack_enabled,
         teams_enabled=teams_enabled,
         smtp_host=smtp_host,
-        smtp_port=_int(env, "ALERT_SMTP_PORT", 587),
+        smtp_port=values.port(env, "ALERT_SMTP_PORT", 587),
         smtp_user=env.get("ALERT_SMTP_USER", "").strip() or None,
         smtp_has_password=bool(env.get("ALERT_SMTP_PASSWORD", "")),
-        smtp_starttls=_flag(env, "ALERT_SMTP_STARTTLS", True),
+        smtp_starttls=values.flag(env, "ALERT_SMTP_STARTTLS", True),
         email_from=email_from,
         email_to=email_to,
     )
@@ -433,7 +307,7 @@ def load_instance_database_settings(
         )
     return InstanceDatabaseSettings(
         host=env["DAGSTER_PG_HOST"].strip(),
-        port=_int(env, "DAGSTER_PG_PORT", 5432),
+        port=values.port(env, "DAGSTER_PG_PORT", 5432),
         user=env["DAGSTER_PG_USER"].strip(),
         database=env["DAGSTER_PG_DB"].strip(),
         has_password=bool(env.get("DAGSTER_PG_PASSWORD", "")),

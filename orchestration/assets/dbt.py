@@ -140,7 +140,7 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
         with wh.locked():
             invocation = dbt.cli(dbt_build_args(config), context=context)
             events = invocation.stream()
-            if config.fetch_metadata:
+            if config.fetch_metadata and settings.dbt_fetch_metadata:
                 events = events.fetch_row_counts().fetch_column_metadata(
                     with_column_lineage=config.column_lineage
                 )

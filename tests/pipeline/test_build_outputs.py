@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 def test_a_reader_holding_the_bi_copy_open_and_a_full_build_both_succeed_with_dbt_metadata(
     sqlite_url, tmp_path, monkeypatch
 ):
+    monkeypatch.setenv("DBT_FETCH_METADATA", "true")  # off elsewhere in the suite (tests/conftest.py)
     harness = make_harness(sqlite_url, tmp_path, monkeypatch)
     copy_path = harness.settings.duckdb_bi_path
     assert copy_path == tmp_path / "warehouse_bi.duckdb"
