@@ -50,6 +50,9 @@ class HashedColumn:
     name: str
     kind: Kind
     scale: int = 0  # decimals: the column's scale; timestamps: 1 when time-zone aware
+    # Decimals: the source declares exactly this scale (NUMERIC(p, s)), so every value already
+    # prints with it and the source side need not round (a third of PostgreSQL's cost).
+    declared_scale: bool = False
 
 
 def checksum(h1: int, h2: int) -> int:
@@ -73,11 +76,15 @@ def column_kind(arrow_type: pa.DataType) -> tuple[Kind, int]:
     return "string", 0
 
 
-def hashed_columns(arrow_schema: pa.Schema, names: list[str]) -> list[HashedColumn]:
+def hashed_columns(
+    arrow_schema: pa.Schema, names: list[str], declared_scales: dict[str, int | None] | None = None
+) -> list[HashedColumn]:
+    """``declared_scales``: each source column's declared decimal scale (None: not declared)."""
     columns = []
     for name in names:
         kind, scale = column_kind(arrow_schema.field(name).type)
-        columns.append(HashedColumn(name, kind, scale))
+        declared = kind == "decimal" and (declared_scales or {}).get(name) == scale
+        columns.append(HashedColumn(name, kind, scale, declared))
     return columns
 
 
@@ -87,7 +94,7 @@ class RowHashDialect:
     name = "generic"
     fingerprint_version_sql: str | None = None  # the engine version native_fingerprint depends on
 
-    def text(self, column: str, kind: Kind, scale: int) -> str:
+    def text(self, column: str, kind: Kind, scale: int, declared: bool = False) -> str:
         raise NotImplementedError
 
     def concat(self, parts: list[str]) -> str:
@@ -121,7 +128,7 @@ class RowHashDialect:
         """``columns``: (quoted column expression, its kind) in comparison order."""
         parts = []
         for i, (expr, column) in enumerate(columns):
-            value = self.concat(["'v'", self.text(expr, column.kind, column.scale)])
+            value = self.concat(["'v'", self.text(expr, column.kind, column.scale, column.declared_scale)])
             parts.append(f"coalesce({value}, 'n')")
             if i < len(columns) - 1:
                 parts.append("'|'")
@@ -177,9 +184,9 @@ def _trim_fraction(text_with_six_digits: str) -> str:
 class PostgresHash(RowHashDialect):
     name = "postgresql"
 
-    def text(self, column: str, kind: Kind, scale: int) -> str:
+    def text(self, column: str, kind: Kind, scale: int, declared: bool = False) -> str:
         if kind == "decimal":
-            return f"round({column}, {scale})::text"
+            return f"({column})::text" if declared else f"round({column}, {scale})::text"
         if kind == "float":
             return f"({_scaled(column, 6)})::bigint::text"
         if kind == "bool":
@@ -200,9 +207,9 @@ class MySqlHash(RowHashDialect):
 
     name = "mysql"
 
-    def text(self, column: str, kind: Kind, scale: int) -> str:
+    def text(self, column: str, kind: Kind, scale: int, declared: bool = False) -> str:
         if kind == "decimal":
-            return f"cast(round({column}, {scale}) as char)"
+            return f"cast({column} as char)" if declared else f"cast(round({column}, {scale}) as char)"
         if kind == "float":
             return f"cast(cast({_scaled(column, 6)} as signed) as char)"
         if kind == "bool":
@@ -234,7 +241,7 @@ class SqliteHash(RowHashDialect):
 
     name = "sqlite"
 
-    def text(self, column: str, kind: Kind, scale: int) -> str:
+    def text(self, column: str, kind: Kind, scale: int, declared: bool = False) -> str:
         if kind == "decimal":
             return f"printf('%.{scale}f', {column})"
         if kind == "float":
@@ -260,7 +267,7 @@ class DuckDBHash(RowHashDialect):
     name = "duckdb"
     fingerprint_version_sql = "select version()"
 
-    def text(self, column: str, kind: Kind, scale: int) -> str:
+    def text(self, column: str, kind: Kind, scale: int, declared: bool = False) -> str:
         if kind == "decimal":  # raw keeps the source's scale: DuckDB prints exactly that
             return f"cast({column} as varchar)"
         if kind == "float":
@@ -281,7 +288,7 @@ class DuckDBHash(RowHashDialect):
         parts = []
         for i, (expr, column) in enumerate(columns):
             parts.append(f"case when ({expr}) is null then 'n' else 'v' end")
-            parts.append(self.text(expr, column.kind, column.scale))
+            parts.append(self.text(expr, column.kind, column.scale, column.declared_scale))
             if i < len(columns) - 1:
                 parts.append("'|'")
         return f"concat({', '.join(parts)})" if parts else "''"
@@ -305,7 +312,7 @@ class DuckDBHash(RowHashDialect):
 class BigQueryHash(RowHashDialect):
     name = "bigquery"
 
-    def text(self, column: str, kind: Kind, scale: int) -> str:
+    def text(self, column: str, kind: Kind, scale: int, declared: bool = False) -> str:
         if kind == "decimal":
             # BigQuery prints NUMERIC without trailing zeros: build the fixed-point text from
             # the scaled integer (floor division, see int_div).

@@ -78,7 +78,7 @@ def check_table(
                 f"{sources.path.name}: table {table!r}: completeness reconciliation needs an integer key; "
                 f"{key!r} is {arrow_schema.field(key).type}"
             )
-        columns = hashed_columns(arrow_schema, compared)
+        columns = hashed_columns(arrow_schema, compared, _declared_scales(engine, table))
         subject = source.personal_data.subject_column if source.personal_data is not None else key
 
         source_hash = source_dialect(engine.dialect.name)
@@ -138,6 +138,14 @@ def _retention_filter(source: SourceTable, dialect, quote, as_of: dt.datetime | 
     now = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     cutoff = now - dt.timedelta(days=kept.age_days) + RETENTION_MARGIN
     return f"{quote(kept.age_column)} >= {dialect.timestamp_literal(cutoff.replace(microsecond=0))}"
+
+
+def _declared_scales(engine: sa.Engine, table: str) -> dict[str, int | None]:
+    return {
+        c["name"]: getattr(c["type"], "scale", None)
+        for c in sa.inspect(engine).get_columns(table)
+        if isinstance(c["type"], sa.Numeric) and not isinstance(c["type"], sa.Float)
+    }
 
 
 def _source_count(engine: sa.Engine, table: str) -> int:
