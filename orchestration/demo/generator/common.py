@@ -23,6 +23,15 @@ ORDERS_PER_CHUNK = 40_000  # fixed, so output does not depend on where it is wri
 INTERACTIONS_PER_CHUNK = 200_000
 FREE_SHIPPING_CENTS = 150_000
 TAX_PERCENT = 12  # ICMS-like, on the net line value
+# Demand is anchored at this multiple of unit cost: at a list price of 1.4 x cost a line's
+# expected quantity is what it would be without price effects.
+DEMAND_ANCHOR_MARKUP = 1.4
+
+
+def product_elasticity(product_ids: np.ndarray) -> np.ndarray:
+    """Each product's own-price elasticity of the quantity per order line, between -2.0 and
+    -0.4: a fixed function of the product id (no random draw), so tests can read it back."""
+    return -0.4 - 1.6 * np.mod(np.asarray(product_ids, dtype=np.float64) * 0.6180339887498949, 1.0)
 
 
 def normalise_end(end: datetime | None) -> datetime:
@@ -154,7 +163,14 @@ class PriceBook:
     product_ids: np.ndarray
     change_days: np.ndarray  # [P, K] epoch days, sorted, NULL-free: absent = a far-future day
     prices: np.ndarray  # [P, K + 1, 4]; column 0 list price, 1..3 silver/gold/platinum
+    unit_cost: np.ndarray  # [P] cents: the anchor of the demand response
 
     def unit_price(self, product: np.ndarray, day: np.ndarray, tier: np.ndarray) -> np.ndarray:
         period = (self.change_days[product] <= day[:, None]).sum(axis=1)
         return self.prices[product, period, tier]  # tier 0 = bronze pays the list price
+
+    def demand_multiplier(self, product: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """(list price in force / anchor) ** elasticity: the factor on a line's expected quantity."""
+        list_price = self.unit_price(product, day, np.zeros(len(product), dtype=np.int64))
+        anchor = np.maximum(self.unit_cost[product] * DEMAND_ANCHOR_MARKUP, 1.0)
+        return (list_price / anchor) ** product_elasticity(self.product_ids[product])
