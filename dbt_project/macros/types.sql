@@ -29,3 +29,16 @@
 {% macro built_at() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
+
+{# A 64-bit float for intermediate arithmetic (logs, variances); never a contract type. #}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'pharma')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double
+{%- endmacro %}
+
+{% macro bigquery__type_double() -%}
+    float64
+{%- endmacro %}
