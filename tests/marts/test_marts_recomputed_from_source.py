@@ -1,7 +1,8 @@
 """Marts recomputed independently from the source databases (issue #15, the audit's findings).
 
-One real warehouse per module: the tiny demo's operational database (SQLite) extracted and built
-by the ``daily_full_build`` job, then the Marketo sandbox extracted with its dbt models. Every
+One real warehouse for the package (tests/marts/conftest.py): the tiny demo's operational
+database (SQLite) extracted and built by the ``daily_full_build`` job, then the Marketo sandbox
+extracted with its dbt models. Every
 expected figure is computed here with plain SQL on the SOURCE (the operational SQLite file, and
 the sandbox's Marketo records loaded into SQLite next to it), never with the models' SQL or
 macros, and compared with the marts.
@@ -9,107 +10,22 @@ macros, and compared with the marts.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import math
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import duckdb
 import pytest
 from dateutil.easter import easter
 
-from orchestration.demo.marketo_sandbox import SandboxData
-from orchestration.resources.dbt import dbt_target_dir, prepare_manifest
-from orchestration.settings import load_settings
-from tests.marketo.test_marketo_pipeline import (
-    FIRST_DAY,
-    LAST_DAY,
-    assert_success,
-    marketo_sandbox,
-    run_marketo,
-)
-from tests.pipeline.conftest import AS_OF_DATE, PipelineHarness, make_harness
+from tests.marketo.test_marketo_pipeline import FIRST_DAY, LAST_DAY
+from tests.marts.built import Built, close, rows
+from tests.pipeline.conftest import AS_OF_DATE
 
 pytestmark = pytest.mark.slow
 
 AS_OF = dt.date.fromisoformat(AS_OF_DATE)
 WINDOW_DAYS = 90  # var('inventory_snapshot_days'): the default the job runs with
-TOLERANCE = 1e-3  # ratios are stored with 4 decimals
-
-
-@dataclass
-class Built:
-    harness: PipelineHarness
-    sandbox: SandboxData
-
-    def marts(self) -> duckdb.DuckDBPyConnection:
-        return self.harness.warehouse()
-
-    @contextlib.contextmanager
-    def source(self) -> Iterator[sqlite3.Connection]:
-        """The operational SQLite database, read-only, with the sandbox's Marketo records in
-        the temp schema (``mkto_leads``, ``mkto_activities``, ``mkto_programs``)."""
-        path = self.harness.ops_url.removeprefix("sqlite:///")
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        con.execute("create temp table mkto_leads (id integer, email text)")
-        con.executemany(
-            "insert into mkto_leads values (?, ?)", [(r["id"], r["email"]) for r in self.sandbox.leads]
-        )
-        con.execute("create temp table mkto_programs (id integer, name text)")
-        con.executemany(
-            "insert into mkto_programs values (?, ?)", [(r["id"], r["name"]) for r in self.sandbox.programs]
-        )
-        con.execute(
-            "create temp table mkto_activities (guid text, lead_id integer, activity_date text, "
-            "type_id integer, primary_attribute_value text)"
-        )
-        con.executemany(
-            "insert into mkto_activities values (?, ?, ?, ?, ?)",
-            [
-                (
-                    a["marketoGUID"],
-                    a["leadId"],
-                    a["activityDate"][:10],
-                    a["activityTypeId"],
-                    a.get("primaryAttributeValue"),
-                )
-                for a in self.sandbox.activities
-            ],
-        )
-        try:
-            yield con
-        finally:
-            con.close()
-
-
-@pytest.fixture(scope="module")
-def manifest() -> dict:
-    prepare_manifest(load_settings({}))
-    return json.loads((dbt_target_dir() / "manifest.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def built(manifest: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    base = tmp_path_factory.mktemp("marts_recomputed")
-    with pytest.MonkeyPatch.context() as mp:
-        harness = make_harness(f"sqlite:///{base / 'ops.db'}", base, mp)
-        harness.run()
-        with marketo_sandbox(harness, mp) as sandbox:
-            assert_success(run_marketo(harness))
-            yield Built(harness=harness, sandbox=sandbox.data)
-
-
-def rows(con, sql: str, params: tuple = ()) -> list[tuple]:
-    return [tuple(r) for r in con.execute(sql, params).fetchall()]
-
-
-def close(actual: float | None, expected: float | None, tolerance: float = TOLERANCE) -> bool:
-    if actual is None or expected is None:
-        return actual is None and expected is None
-    return abs(float(actual) - float(expected)) <= tolerance * max(1.0, abs(float(expected)))
 
 
 # Non-cancelled lines of orders dated in the window (as_of - 90 days, as_of], per product x warehouse.

@@ -21,7 +21,8 @@ import pytest
 from orchestration.demo.generator import Scale, generate
 from orchestration.demo.generator.common import product_elasticity
 from orchestration.settings import load_settings
-from tests.marts.test_marts_recomputed_from_source import SOURCE_PRICE_POINTS, Fit, rows
+from tests.marts.built import rows
+from tests.marts.test_marts_recomputed_from_source import SOURCE_PRICE_POINTS, Fit
 from tests.pipeline.conftest import AS_OF_DATE, DEMO_END, PipelineHarness
 
 pytestmark = pytest.mark.slow
