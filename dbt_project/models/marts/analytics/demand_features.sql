@@ -186,7 +186,17 @@ final as (
         cast(with_history.units_lag_14 as bigint) as units_lag_14,
         cast(with_history.units_lag_28 as bigint) as units_lag_28,
         list_prices.price as list_price,
-        {{ money(safe_divide('with_history.gross_amount', 'with_history.units_sold')) }} as avg_price_paid,
+        -- Half-up on integer cents: DuckDB divides decimals in floating point (9.915 would
+        -- round down), BigQuery exactly; integers make both exact.
+        case
+            when with_history.units_sold > 0
+                then {{ money(
+                    'cast(' ~ int_div(
+                        'cast(round(with_history.gross_amount * 100) as bigint) * 2 + with_history.units_sold',
+                        '(2 * with_history.units_sold)'
+                    ) ~ ' as decimal(18,2)) / 100'
+                ) }}
+        end as avg_price_paid,
         {{ ratio(safe_divide('with_history.discount_amount', 'with_history.gross_amount')) }} as discount_share,
         {{ ratio('with_history.units_mean_7d') }} as units_mean_7d,
         {{ ratio('with_history.units_stddev_7d') }} as units_stddev_7d,
