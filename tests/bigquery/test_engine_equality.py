@@ -190,8 +190,10 @@ EMULATOR_DECIMAL_ROUNDING = {
     "customer_360": _CLV_ROUNDING,
     "price_elasticity": _ELASTICITY_ROUNDING,
     "price_elasticity_by_category": _ELASTICITY_ROUNDING,
+    # discount_share too (a NUMERIC quotient of two summed columns): 0.0192 reads 0.019.
     "demand_features": dict.fromkeys(
-        ("units_mean_7d", "units_stddev_7d", "units_mean_28d", "units_stddev_28d"), _THREE_DECIMALS
+        ("discount_share", "units_mean_7d", "units_stddev_7d", "units_mean_28d", "units_stddev_28d"),
+        _THREE_DECIMALS,
     ),
     "inventory_optimisation": dict.fromkeys(
         ("mean_daily_demand", "daily_demand_stddev", "days_of_cover"), _THREE_DECIMALS
