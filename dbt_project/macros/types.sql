@@ -29,3 +29,35 @@
 {% macro built_at() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
+
+{# A 64-bit float for intermediate arithmetic (logs, variances); never a contract type. #}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'pharma')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double
+{%- endmacro %}
+
+{% macro bigquery__type_double() -%}
+    float64
+{%- endmacro %}
+
+{#
+    The standard normal quantile of a cycle service level, for safety stock: a table of the
+    levels planners use (neither engine has an inverse normal CDF). Another level fails the
+    compilation with the accepted values.
+#}
+{% macro service_level_z(level) -%}
+    {%- set quantiles = {
+        '0.8': 0.8416, '0.85': 1.0364, '0.9': 1.2816, '0.95': 1.6449, '0.975': 1.9600,
+        '0.98': 2.0537, '0.99': 2.3263, '0.995': 2.5758, '0.999': 3.0902,
+    } -%}
+    {%- set key = (level | float) | string -%}
+    {%- if key not in quantiles -%}
+        {{ exceptions.raise_compiler_error(
+            "var('inventory_service_level') = " ~ level ~ " is not one of " ~ (quantiles.keys() | list | join(', '))
+        ) }}
+    {%- endif -%}
+    {{ quantiles[key] }}
+{%- endmacro %}

@@ -181,7 +181,24 @@ _CLV_ROUNDING = {
     "avg_order_value": Decimal("0.01"),
     "predicted_clv": Decimal("0.01"),
 }
-EMULATOR_DECIMAL_ROUNDING = {"customer_lifetime_value": _CLV_ROUNDING, "customer_360": _CLV_ROUNDING}
+# The same gap on the statistics computed in FLOAT64 (logs, variances, square roots, means of
+# casts; neither engine has them in NUMERIC), cast to decimal(18,4) by ratio().
+_THREE_DECIMALS = Decimal("0.0005")
+_ELASTICITY_ROUNDING = dict.fromkeys(("price_elasticity", "r_squared", "std_error"), _THREE_DECIMALS)
+EMULATOR_DECIMAL_ROUNDING = {
+    "customer_lifetime_value": _CLV_ROUNDING,
+    "customer_360": _CLV_ROUNDING,
+    "price_elasticity": _ELASTICITY_ROUNDING,
+    "price_elasticity_by_category": _ELASTICITY_ROUNDING,
+    # discount_share too (a NUMERIC quotient of two summed columns): 0.0192 reads 0.019.
+    "demand_features": dict.fromkeys(
+        ("discount_share", "units_mean_7d", "units_stddev_7d", "units_mean_28d", "units_stddev_28d"),
+        _THREE_DECIMALS,
+    ),
+    "inventory_optimisation": dict.fromkeys(
+        ("mean_daily_demand", "daily_demand_stddev", "days_of_cover"), _THREE_DECIMALS
+    ),
+}
 
 
 @dataclass

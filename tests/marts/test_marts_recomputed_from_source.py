@@ -1,7 +1,8 @@
 """Marts recomputed independently from the source databases (issue #15, the audit's findings).
 
-One real warehouse per module: the tiny demo's operational database (SQLite) extracted and built
-by the ``daily_full_build`` job, then the Marketo sandbox extracted with its dbt models. Every
+One real warehouse for the package (tests/marts/conftest.py): the tiny demo's operational
+database (SQLite) extracted and built by the ``daily_full_build`` job, then the Marketo sandbox
+extracted with its dbt models. Every
 expected figure is computed here with plain SQL on the SOURCE (the operational SQLite file, and
 the sandbox's Marketo records loaded into SQLite next to it), never with the models' SQL or
 macros, and compared with the marts.
@@ -9,106 +10,22 @@ macros, and compared with the marts.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
+import math
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import duckdb
 import pytest
 from dateutil.easter import easter
 
-from orchestration.demo.marketo_sandbox import SandboxData
-from orchestration.resources.dbt import dbt_target_dir, prepare_manifest
-from orchestration.settings import load_settings
-from tests.marketo.test_marketo_pipeline import (
-    FIRST_DAY,
-    LAST_DAY,
-    assert_success,
-    marketo_sandbox,
-    run_marketo,
-)
-from tests.pipeline.conftest import AS_OF_DATE, PipelineHarness, make_harness
+from tests.marketo.test_marketo_pipeline import FIRST_DAY, LAST_DAY
+from tests.marts.built import Built, close, rows
+from tests.pipeline.conftest import AS_OF_DATE
 
 pytestmark = pytest.mark.slow
 
 AS_OF = dt.date.fromisoformat(AS_OF_DATE)
 WINDOW_DAYS = 90  # var('inventory_snapshot_days'): the default the job runs with
-TOLERANCE = 1e-3  # ratios are stored with 4 decimals
-
-
-@dataclass
-class Built:
-    harness: PipelineHarness
-    sandbox: SandboxData
-
-    def marts(self) -> duckdb.DuckDBPyConnection:
-        return self.harness.warehouse()
-
-    @contextlib.contextmanager
-    def source(self) -> Iterator[sqlite3.Connection]:
-        """The operational SQLite database, read-only, with the sandbox's Marketo records in
-        the temp schema (``mkto_leads``, ``mkto_activities``, ``mkto_programs``)."""
-        path = self.harness.ops_url.removeprefix("sqlite:///")
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        con.execute("create temp table mkto_leads (id integer, email text)")
-        con.executemany(
-            "insert into mkto_leads values (?, ?)", [(r["id"], r["email"]) for r in self.sandbox.leads]
-        )
-        con.execute("create temp table mkto_programs (id integer, name text)")
-        con.executemany(
-            "insert into mkto_programs values (?, ?)", [(r["id"], r["name"]) for r in self.sandbox.programs]
-        )
-        con.execute(
-            "create temp table mkto_activities (guid text, lead_id integer, activity_date text, "
-            "type_id integer, primary_attribute_value text)"
-        )
-        con.executemany(
-            "insert into mkto_activities values (?, ?, ?, ?, ?)",
-            [
-                (
-                    a["marketoGUID"],
-                    a["leadId"],
-                    a["activityDate"][:10],
-                    a["activityTypeId"],
-                    a.get("primaryAttributeValue"),
-                )
-                for a in self.sandbox.activities
-            ],
-        )
-        try:
-            yield con
-        finally:
-            con.close()
-
-
-@pytest.fixture(scope="module")
-def manifest() -> dict:
-    prepare_manifest(load_settings({}))
-    return json.loads((dbt_target_dir() / "manifest.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def built(manifest: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    base = tmp_path_factory.mktemp("marts_recomputed")
-    with pytest.MonkeyPatch.context() as mp:
-        harness = make_harness(f"sqlite:///{base / 'ops.db'}", base, mp)
-        harness.run()
-        with marketo_sandbox(harness, mp) as sandbox:
-            assert_success(run_marketo(harness))
-            yield Built(harness=harness, sandbox=sandbox.data)
-
-
-def rows(con, sql: str, params: tuple = ()) -> list[tuple]:
-    return [tuple(r) for r in con.execute(sql, params).fetchall()]
-
-
-def close(actual: float | None, expected: float | None, tolerance: float = TOLERANCE) -> bool:
-    if actual is None or expected is None:
-        return actual is None and expected is None
-    return abs(float(actual) - float(expected)) <= tolerance * max(1.0, abs(float(expected)))
 
 
 # Non-cancelled lines of orders dated in the window (as_of - 90 days, as_of], per product x warehouse.
@@ -470,3 +387,114 @@ def test_customer_360_names_the_top_categories_by_net_revenue(built: Built) -> N
         exp_top, exp_top3, exp_share = expected[customer]
         assert (top, top3) == (exp_top, exp_top3), customer
         assert close(share, exp_share), customer
+
+
+# Non-cancelled lines with the list price in force on the order date (list rows: customer_tier null).
+SOURCE_PRICE_POINTS = """
+select i.product_id, p.category_id, lp.price, count(*), sum(i.quantity)
+from order_items i
+join orders o on o.id = i.order_id
+join products p on p.id = i.product_id
+join pricing lp on lp.product_id = i.product_id and lp.customer_tier is null
+    and lp.effective_from <= o.order_date and (lp.effective_to is null or lp.effective_to > o.order_date)
+where o.status <> 'cancelled' and o.order_date <= ? and lp.price > 0
+group by i.product_id, p.category_id, lp.price
+"""
+
+
+@dataclass
+class Fit:
+    """A weighted least-squares fit of ln(quantity per line) on ln(list price), from sums."""
+
+    lines: int = 0
+    points: int = 0
+    sxy: float = 0.0  # sum over lines of (x - mean x)(y - mean y), and so on
+    sxx: float = 0.0
+    syy: float = 0.0
+
+    @classmethod
+    def of(cls, points: list[tuple[float, int, int]]) -> Fit:
+        """``points``: (price, lines, units)."""
+        xs = [(math.log(price), math.log(units / lines), lines) for price, lines, units in points]
+        n = sum(w for _, _, w in xs)
+        mx = sum(x * w for x, _, w in xs) / n
+        my = sum(y * w for _, y, w in xs) / n
+        return cls(
+            lines=n,
+            points=len(xs),
+            sxy=sum(w * (x - mx) * (y - my) for x, y, w in xs),
+            sxx=sum(w * (x - mx) ** 2 for x, _, w in xs),
+            syy=sum(w * (y - my) ** 2 for _, y, w in xs),
+        )
+
+    def slope(self) -> float | None:
+        return self.sxy / self.sxx if self.sxx > 1e-15 else None
+
+    def r_squared(self) -> float | None:
+        if self.sxx <= 1e-15:
+            return None
+        return self.sxy**2 / (self.sxx * self.syy) if self.syy > 1e-15 else 1.0
+
+    def std_error(self, dof: int) -> float | None:
+        slope = self.slope()
+        if slope is None or dof <= 0:
+            return None
+        return (max(self.syy - slope * self.sxy, 0.0) / (self.sxx * dof)) ** 0.5
+
+
+def test_price_elasticity_is_the_log_log_slope_across_price_points(built: Built) -> None:
+    points: dict[int, list[tuple[float, int, int]]] = {}
+    category_of: dict[int, int] = {}
+    with built.source() as src:
+        for product, category, price, lines, units in rows(src, SOURCE_PRICE_POINTS, (AS_OF_DATE,)):
+            points.setdefault(product, []).append((price, lines, units))
+            category_of[product] = category
+    fits = {product: Fit.of(p) for product, p in points.items()}
+    with built.marts() as con:
+        mart = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select product_id, category_id, order_lines, units_sold, price_points, price_changes, "
+                "price_elasticity, r_squared, std_error, is_confident from marts.price_elasticity",
+            )
+        }
+        by_category = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select category_id, products_count, products_with_price_changes, order_lines, price_changes, "
+                "price_elasticity, r_squared, std_error from marts.price_elasticity_by_category",
+            )
+        }
+    assert set(mart) == set(fits)
+    assert sum(1 for f in fits.values() if f.points >= 3) >= 10, "the tiny demo's prices change"
+    for product, (category, lines, units, n_points, changes, slope, r2, se, confident) in mart.items():
+        fit = fits[product]
+        exp_se = fit.std_error(fit.points - 2)
+        assert category == category_of[product], product
+        assert (lines, units) == (fit.lines, sum(u for _, _, u in points[product])), product
+        assert (n_points, changes) == (fit.points, fit.points - 1), product
+        assert close(slope, fit.slope(), 1e-4), (product, slope, fit.slope())
+        assert close(r2, fit.r_squared(), 1e-4), (product, r2, fit.r_squared())
+        assert close(se, exp_se, 1e-4), (product, se, exp_se)
+        assert confident == (changes >= 3 and lines >= 30 and exp_se is not None and exp_se <= 0.5), product
+    # A category pools its products' deviations from their own means (fixed effects).
+    pooled: dict[int, list[Fit]] = {}
+    for product, fit in fits.items():
+        pooled.setdefault(category_of[product], []).append(fit)
+    assert set(by_category) == set(pooled)
+    for category, (products, with_changes, lines, changes, slope, r2, se) in by_category.items():
+        members = pooled[category]
+        total = Fit(
+            lines=sum(f.lines for f in members),
+            points=sum(f.points for f in members),
+            sxy=sum(f.sxy for f in members),
+            sxx=sum(f.sxx for f in members),
+            syy=sum(f.syy for f in members),
+        )
+        assert (products, with_changes) == (len(members), sum(1 for f in members if f.points > 1)), category
+        assert (lines, changes) == (total.lines, total.points - len(members)), category
+        assert close(slope, total.slope(), 1e-4), category
+        assert close(r2, total.r_squared(), 1e-4), category
+        assert close(se, total.std_error(total.points - len(members) - 1), 1e-4), category

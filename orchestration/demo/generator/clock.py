@@ -109,7 +109,7 @@ class AdvanceStep(LiveState):
             col = 0 if r.customer_tier is None else TIERS.index(r.customer_tier)
             new_prices[pos[r.product_id], col] = row_price
         new_prices[:, 1:] = np.where(has[:, 1:], new_prices[:, 1:], new_prices[:, :1])
-        book = PriceBook(self.prod_ids, changes, np.stack([prices, new_prices], axis=1))
+        book = PriceBook(self.prod_ids, changes, np.stack([prices, new_prices], axis=1), self.unit_cost)
         return book, set(change_at)
 
     def _orders(self, book: PriceBook) -> tuple[set[int], set[int]]:

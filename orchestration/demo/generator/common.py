@@ -23,6 +23,15 @@ ORDERS_PER_CHUNK = 40_000  # fixed, so output does not depend on where it is wri
 INTERACTIONS_PER_CHUNK = 200_000
 FREE_SHIPPING_CENTS = 150_000
 TAX_PERCENT = 12  # ICMS-like, on the net line value
+# Demand is anchored at this multiple of unit cost: at a list price of 1.4 x cost a line's
+# expected quantity is what it would be without price effects.
+DEMAND_ANCHOR_MARKUP = 1.4
+
+
+def product_elasticity(product_ids: np.ndarray) -> np.ndarray:
+    """Each product's own-price elasticity of the quantity per order line, between -2.0 and
+    -0.4: a fixed function of the product id (no random draw), so tests can read it back."""
+    return -0.4 - 1.6 * np.mod(np.asarray(product_ids, dtype=np.float64) * 0.6180339887498949, 1.0)
 
 
 def normalise_end(end: datetime | None) -> datetime:
@@ -77,13 +86,57 @@ def round_cents(values: np.ndarray) -> np.ndarray:
     return np.rint(values).astype(np.int64)
 
 
+# Brazil's national fixed-date holidays (month, day) and the movable days as offsets from Easter
+# Sunday: Good Friday is national; Carnaval Monday and Tuesday and Corpus Christi are optional
+# days on which much of the trade stops.
+FIXED_HOLIDAYS = ((1, 1), (4, 21), (5, 1), (9, 7), (10, 12), (11, 2), (11, 15), (11, 20), (12, 25))
+NATIONAL_EASTER_OFFSETS = (-2,)
+OPTIONAL_EASTER_OFFSETS = (-48, -47, 60)
+HOLIDAY_WEIGHT, OPTIONAL_HOLIDAY_WEIGHT, EVE_WEIGHT = 0.15, 0.5, 1.25
+
+
+def easter_sunday(year: int) -> date:
+    """The anonymous Gregorian algorithm."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    el = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 19 * el) // 433
+    month = (h + el - 7 * m + 90) // 25
+    return date(year, month, (h + el - 7 * m + 33 * month + 19) % 32)
+
+
+def holiday_days(first_day: int, last_day: int) -> tuple[set[int], set[int]]:
+    """Epoch days of the national holidays and of the optional days between two epoch days."""
+    national: set[int] = set()
+    optional: set[int] = set()
+    for year in range(to_dt(first_day * DAY).year, to_dt(last_day * DAY).year + 1):
+        national |= {date_to_day(date(year, m, d)) for m, d in FIXED_HOLIDAYS}
+        easter = date_to_day(easter_sunday(year))
+        national |= {easter + k for k in NATIONAL_EASTER_OFFSETS}
+        optional |= {easter + k for k in OPTIONAL_EASTER_OFFSETS}
+    return national, optional - national
+
+
 def _day_weights(days: np.ndarray) -> np.ndarray:
-    """Order intensity per epoch day: weekdays heavier, a mild winter (flu season) peak."""
+    """Order intensity per epoch day: weekdays heavier, a mild winter (flu season) peak, holidays
+    nearly idle, optional days half, and pharmacies stocking up the day before a holiday."""
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     by_weekday = np.array([1.1, 1.05, 1.0, 1.0, 0.95, 0.35, 0.08])[weekday]
     day_of_year = np.mod(days, 365.2425)
     season = 1.0 + 0.10 * np.cos(2 * np.pi * (day_of_year - 172) / 365.2425)
-    return by_weekday * season
+    if len(days) == 0:
+        return by_weekday * season
+    national, optional = holiday_days(int(days.min()), int(days.max()) + 1)
+    is_national = np.isin(days, np.fromiter(national, dtype=np.int64))
+    is_optional = np.isin(days, np.fromiter(optional, dtype=np.int64))
+    is_eve = np.isin(days + 1, np.fromiter(national, dtype=np.int64)) & ~is_national & ~is_optional
+    calendar = np.select(
+        [is_national, is_optional, is_eve], [HOLIDAY_WEIGHT, OPTIONAL_HOLIDAY_WEIGHT, EVE_WEIGHT], 1.0
+    )
+    return by_weekday * season * calendar
 
 
 def sample_times(
@@ -154,7 +207,14 @@ class PriceBook:
     product_ids: np.ndarray
     change_days: np.ndarray  # [P, K] epoch days, sorted, NULL-free: absent = a far-future day
     prices: np.ndarray  # [P, K + 1, 4]; column 0 list price, 1..3 silver/gold/platinum
+    unit_cost: np.ndarray  # [P] cents: the anchor of the demand response
 
     def unit_price(self, product: np.ndarray, day: np.ndarray, tier: np.ndarray) -> np.ndarray:
         period = (self.change_days[product] <= day[:, None]).sum(axis=1)
         return self.prices[product, period, tier]  # tier 0 = bronze pays the list price
+
+    def demand_multiplier(self, product: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """(list price in force / anchor) ** elasticity: the factor on a line's expected quantity."""
+        list_price = self.unit_price(product, day, np.zeros(len(product), dtype=np.int64))
+        anchor = np.maximum(self.unit_cost[product] * DEMAND_ANCHOR_MARKUP, 1.0)
+        return (list_price / anchor) ** product_elasticity(self.product_ids[product])

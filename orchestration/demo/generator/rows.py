@@ -106,7 +106,11 @@ def build_orders(
     unit_price = book.unit_price(product, item_day, tier_column(tier[order_pos]))
     price_brl = np.maximum(list_cost[product] / 100.0, 0.5)
     q_mean = np.clip(60.0 / price_brl**0.6, 1.0, 40.0) * np.array([1.0, 1.3, 1.8, 2.5])[tier[order_pos]]
-    quantity = 1 + rng.poisson(q_mean * rng.gamma(2.0, 0.5, m))
+    # The price in force moves the expected quantity by the product's known elasticity.
+    demand = book.demand_multiplier(product, item_day)
+    # 1 + Poisson(mean - 1) keeps the expected quantity proportional to the multiplier.
+    expected = (1.0 + q_mean * rng.gamma(2.0, 0.5, m)) * demand
+    quantity = 1 + rng.poisson(np.maximum(expected - 1.0, 0.0))
     gross = quantity * unit_price
     discount_bp = np.where(rng.random(m) < 0.25, rng.choice(np.array([200, 300, 500, 700, 1000, 1500]), m), 0)
     discount = (gross * discount_bp + 5_000) // 10_000

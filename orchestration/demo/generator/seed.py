@@ -311,20 +311,29 @@ class Generation:
             if first_day <= date_to_day(date(y, 4, 1)) <= last_day
         ]
         far = np.iinfo(np.int32).max
-        k = len(aprils) + 1
+        # Commercial price moves (promotions, repricing) about once a month per product, on
+        # top of the yearly CMED adjustment: enough variation for price elasticity to show.
+        promo_slots = max(1, round((last_day - first_day + 1) / 30))
+        k = len(aprils) + promo_slots
         changes = np.full((n, k), far, dtype=np.int64)
         for j, day in enumerate(aprils):  # the yearly CMED adjustment, on 1 April
             changes[rng.random(n) < 0.7, j] = day
-        random_change = rng.random(n) < 0.15
-        changes[random_change, -1] = rng.integers(first_day, last_day + 1, int(random_change.sum()))
+        promo = rng.random((n, promo_slots)) < 0.7
+        changes[:, len(aprils) :] = np.where(
+            promo, rng.integers(first_day, last_day + 1, (n, promo_slots)), far
+        )
         changes.sort(axis=1)
         changes = np.where(np.diff(changes, axis=1, prepend=-1) == 0, far, changes)  # same day twice
         changes.sort(axis=1)
-        step = np.where(
-            np.isin(changes, aprils), rng.uniform(1.03, 1.10, (n, k)), rng.uniform(0.92, 1.08, (n, k))
-        )
+        # CMED steps compound; a commercial move sets a new level around the adjusted price.
+        is_april = np.isin(changes, aprils)
+        april_step = np.where(is_april, rng.uniform(1.03, 1.10, (n, k)), 1.0)
+        level = rng.uniform(0.75, 1.25, (n, k))
+        promo_level = np.ones((n, k + 1))
+        for j in range(k):
+            promo_level[:, j + 1] = np.where(is_april[:, j], promo_level[:, j], level[:, j])
+        factors = np.concatenate([np.ones((n, 1)), np.cumprod(april_step, axis=1)], axis=1) * promo_level
         list0 = self.unit_cost * rng.uniform(1.25, 1.6, n)
-        factors = np.concatenate([np.ones((n, 1)), np.cumprod(step, axis=1)], axis=1)
         tier_mult = np.array([1.0, 0.97, 0.94, 0.90]) * np.concatenate(
             [np.ones((n, 1)), rng.uniform(0.98, 1.0, (n, 3))], axis=1
         )
@@ -343,7 +352,7 @@ class Generation:
         end_day = np.where(end_day == far, NULL, end_day)
         updated_at = np.where(end_day == NULL, created_at, end_day * DAY)
         order = np.lexsort((column, prod, created_at))
-        self.book = PriceBook(np.arange(1, n + 1), changes, prices)
+        self.book = PriceBook(np.arange(1, n + 1), changes, prices, self.unit_cost)
         w.write(
             schema.pricing,
             {
