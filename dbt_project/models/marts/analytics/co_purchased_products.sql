@@ -49,8 +49,8 @@ pairs as (
     from order_products as first_product
     inner join order_products as second_product
         on first_product.order_id = second_product.order_id
-        and first_product.category_id = second_product.category_id
-        and first_product.product_id < second_product.product_id
+            and first_product.category_id = second_product.category_id
+            and first_product.product_id < second_product.product_id
     group by first_product.category_id, first_product.product_id, second_product.product_id
     having count(*) >= {{ var('co_purchase_min_orders') }}
 ),

@@ -64,11 +64,17 @@ first_activity as (
         warehouse_id,
         min(first_date) as first_activity_date
     from (
-        select product_id, warehouse_id, min(order_date) as first_date
+        select
+            product_id,
+            warehouse_id,
+            min(order_date) as first_date
         from order_lines
         group by product_id, warehouse_id
         union all
-        select product_id, warehouse_id, min(snapshot_date) as first_date
+        select
+            product_id,
+            warehouse_id,
+            min(snapshot_date) as first_date
         from snapshots
         group by product_id, warehouse_id
     ) as firsts
@@ -115,8 +121,8 @@ daily as (
     from spine
     left join daily_sales
         on spine.product_id = daily_sales.product_id
-        and spine.warehouse_id = daily_sales.warehouse_id
-        and spine.date_day = daily_sales.date_day
+            and spine.warehouse_id = daily_sales.warehouse_id
+            and spine.date_day = daily_sales.date_day
 ),
 
 with_history as (
@@ -160,7 +166,7 @@ list_prices as (
         from prices
         inner join days
             on prices.effective_from <= days.date_day
-            and (prices.effective_to is null or prices.effective_to > days.date_day)
+                and (prices.effective_to is null or prices.effective_to > days.date_day)
         where days.date_day >= {{ window_start }}
     ) as ranked
     where ranked.price_rank = 1
@@ -214,11 +220,11 @@ final as (
         on with_history.date_day = days.date_day
     left join snapshots
         on with_history.product_id = snapshots.product_id
-        and with_history.warehouse_id = snapshots.warehouse_id
-        and with_history.date_day = snapshots.snapshot_date
+            and with_history.warehouse_id = snapshots.warehouse_id
+            and with_history.date_day = snapshots.snapshot_date
     left join list_prices
         on with_history.product_id = list_prices.product_id
-        and with_history.date_day = list_prices.date_day
+            and with_history.date_day = list_prices.date_day
     where with_history.date_day >= {{ window_start }}
         and with_history.date_day >= with_history.first_activity_date
 )

@@ -61,13 +61,19 @@ latest_stock as (
         reorder_point as source_reorder_point,
         snapshot_date
     from snapshots
-    where snapshot_date = (select max(snapshot_date) from snapshots)
+    where snapshot_date = (select max(all_days.snapshot_date) from snapshots as all_days)
 ),
 
 pairs as (
-    select product_id, warehouse_id from demand
+    select
+        product_id,
+        warehouse_id
+    from demand
     union distinct
-    select product_id, warehouse_id from latest_stock
+    select
+        product_id,
+        warehouse_id
+    from latest_stock
 ),
 
 joined as (
@@ -85,10 +91,10 @@ joined as (
     from pairs
     left join demand
         on pairs.product_id = demand.product_id
-        and pairs.warehouse_id = demand.warehouse_id
+            and pairs.warehouse_id = demand.warehouse_id
     left join latest_stock
         on pairs.product_id = latest_stock.product_id
-        and pairs.warehouse_id = latest_stock.warehouse_id
+            and pairs.warehouse_id = latest_stock.warehouse_id
     inner join products
         on pairs.product_id = products.product_id
     left join suppliers
@@ -98,11 +104,11 @@ joined as (
 statistics as (
     select
         joined.*,
-        cast(units_sold as {{ type_double() }}) / {{ window_days }} as mean_daily_demand,
+        cast(joined.units_sold as {{ type_double() }}) / {{ window_days }} as mean_daily_demand,
         sqrt(
             greatest(
-                cast(units_squared as {{ type_double() }})
-                - cast(units_sold as {{ type_double() }}) * units_sold / {{ window_days }},
+                cast(joined.units_squared as {{ type_double() }})
+                - cast(joined.units_sold as {{ type_double() }}) * joined.units_sold / {{ window_days }},
                 0
             ) / {{ window_days - 1 }}
         ) as daily_demand_stddev
@@ -112,11 +118,11 @@ statistics as (
 levels as (
     select
         statistics.*,
-        {{ service_level_z(var('inventory_service_level')) }} * daily_demand_stddev * sqrt(lead_time_days) as safety_stock,
-        mean_daily_demand * lead_time_days
-            + {{ service_level_z(var('inventory_service_level')) }} * daily_demand_stddev * sqrt(lead_time_days) as reorder_point,
-        mean_daily_demand * (lead_time_days + {{ var('inventory_review_days') }})
-            + {{ service_level_z(var('inventory_service_level')) }} * daily_demand_stddev * sqrt(lead_time_days) as order_up_to_level
+        {{ service_level_z(var('inventory_service_level')) }} * statistics.daily_demand_stddev * sqrt(statistics.lead_time_days) as safety_stock,
+        statistics.mean_daily_demand * statistics.lead_time_days
+        + {{ service_level_z(var('inventory_service_level')) }} * statistics.daily_demand_stddev * sqrt(statistics.lead_time_days) as reorder_point,
+        statistics.mean_daily_demand * (statistics.lead_time_days + {{ var('inventory_review_days') }})
+        + {{ service_level_z(var('inventory_service_level')) }} * statistics.daily_demand_stddev * sqrt(statistics.lead_time_days) as order_up_to_level
     from statistics
 ),
 
@@ -143,12 +149,12 @@ final as (
         {{ ratio('mean_daily_demand') }} as mean_daily_demand,
         {{ ratio('daily_demand_stddev') }} as daily_demand_stddev,
         {{ ratio(safe_divide('quantity_available', 'mean_daily_demand')) }} as days_of_cover,
-        cast({{ var('inventory_service_level') }} as decimal(18,4)) as service_level,
+        cast({{ var('inventory_service_level') }} as decimal(18, 4)) as service_level,
         quantity_available is not null as has_inventory_position,
         quantity_available is not null
-            and quantity_available + quantity_incoming <= ceil(reorder_point) as is_understocked,
+        and quantity_available + quantity_incoming <= ceil(reorder_point) as is_understocked,
         quantity_available is not null
-            and quantity_available > ceil(order_up_to_level) + {{ var('inventory_overstock_days') }} * mean_daily_demand as is_overstocked,
+        and quantity_available > ceil(order_up_to_level) + {{ var('inventory_overstock_days') }} * mean_daily_demand as is_overstocked,
         snapshot_date as stock_snapshot_date,
         {{ as_of_date() }} as as_of_date
     from levels

@@ -48,9 +48,9 @@ scored as (
         case
             when price_variance > 0 and price_points > 2
                 then sqrt(
-                    greatest(quantity_variance - slope * covariance, 0)
-                    / (price_variance * (price_points - 2))
-                )
+                        greatest(quantity_variance - slope * covariance, 0)
+                        / (price_variance * (price_points - 2))
+                    )
         end as std_error
     from fitted
 ),

@@ -54,9 +54,9 @@ scored as (
         case
             when fitted.sum_price_variance > 0 and fitted.degrees_of_freedom > 0
                 then sqrt(
-                    greatest(fitted.sum_quantity_variance - fitted.slope * fitted.sum_covariance, 0)
-                    / (fitted.sum_price_variance * fitted.degrees_of_freedom)
-                )
+                        greatest(fitted.sum_quantity_variance - fitted.slope * fitted.sum_covariance, 0)
+                        / (fitted.sum_price_variance * fitted.degrees_of_freedom)
+                    )
         end as std_error
     from fitted
 ),

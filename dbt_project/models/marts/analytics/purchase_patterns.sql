@@ -51,7 +51,7 @@ median_gaps as (
         customer_id,
         product_id,
         max(gap_count) as gap_count,
-        avg(cast(gap_days as decimal(18,4))) as median_gap_days
+        avg(cast(gap_days as decimal(18, 4))) as median_gap_days
     from ranked_gaps
     where gap_rank in ({{ int_div('gap_count + 1', 2) }}, {{ int_div('gap_count + 2', 2) }})
     group by customer_id, product_id
@@ -85,7 +85,7 @@ joined as (
     from summary
     left join median_gaps
         on summary.customer_id = median_gaps.customer_id
-        and summary.product_id = median_gaps.product_id
+            and summary.product_id = median_gaps.product_id
 ),
 
 final as (
