@@ -56,6 +56,17 @@ def test_demo_orders_in_cdc_mode_match_the_source_and_pass_their_raw_suite(cdc_s
             gone = conn.execute(sa.text("select min(id) from orders")).scalar_one()
             conn.execute(sa.text("delete from order_items where order_id = :id"), {"id": gone})
             conn.execute(sa.text("delete from orders where id = :id"), {"id": gone})
+        # Two versions of one order at one cursor (now() is the transaction's start), and an
+        # update that changed nothing: versions, not duplicates, for the raw suite's key check.
+        with engine.begin() as conn:
+            twice = conn.execute(sa.text("select max(id) from orders")).scalar_one()
+            for note in ("first", "second"):
+                conn.execute(
+                    sa.text("update orders set notes = :note, updated_at = now() where id = :id"),
+                    {"note": note, "id": twice},
+                )
+        with engine.begin() as conn:
+            conn.execute(sa.text("update orders set notes = notes where id = :id"), {"id": twice})
         changed = drain("day")
         assert changed.changes > 1
 
