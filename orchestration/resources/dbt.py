@@ -169,7 +169,11 @@ class PharmaDbtCliResource(DbtCliResource):
         context = kwargs.get("context")
         # The run's identity for dbt's query comment, hence BigQuery's job labels
         # (dbt_project/macros/query_comment.sql).
-        run = {"DAGSTER_RUN_ID": context.run_id, "DAGSTER_JOB_NAME": context.job_name} if context else {}
+        run = (
+            {"DAGSTER_RUN_ID": context.run.run_id, "DAGSTER_JOB_NAME": context.run.job_name}
+            if context
+            else {}
+        )
         with scoped_environ({**self.environment, **run}):
             return super().cli(args, **kwargs)
 

@@ -20,7 +20,8 @@ def context_labels(context: RunContext, component: str) -> dict[str, str]:
         asset = next(iter(context.selected_asset_keys)).to_user_string()
     else:
         asset = context.op_def.name
-    return job_labels(component=component, job=context.job_name, asset=asset, run_id=context.run_id)
+    # context.run: an asset check's context has no job_name of its own.
+    return job_labels(component=component, job=context.run.job_name, asset=asset, run_id=context.run.run_id)
 
 
 class WarehouseResource(dg.ConfigurableResource):
