@@ -34,7 +34,7 @@ weighted_lines as (
     from order_lines
     inner join price_points
         on order_lines.product_id = price_points.product_id
-        and order_lines.list_price = price_points.list_price
+            and order_lines.list_price = price_points.list_price
 ),
 
 moments as (
