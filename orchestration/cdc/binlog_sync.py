@@ -125,6 +125,19 @@ def sync_binlog_table(
     )
 
 
+def binlog_read_position(
+    warehouse: Warehouse, table: str, raw_schema: str = "raw_ops"
+) -> BinlogPosition | None:
+    """Where the next drain of ``table`` starts reading: the later of the ledger's position and
+    the read position recorded past it; None before the first snapshot."""
+    text = warehouse.source_position(raw_schema, table)
+    if not text:
+        return None
+    recorded = BinlogPosition.parse(text)
+    read = warehouse.read_state(raw_schema, _read_key(table))
+    return max(recorded, BinlogPosition.parse(read["position"])) if read else recorded
+
+
 def _read_key(table: str) -> str:
     return f"cdc_binlog_read:{table}"
 

@@ -216,3 +216,46 @@ def test_the_machines_server_without_log_bin_is_refused_naming_log_bin(mariadb_u
             sync(engine, warehouse, tmp_path)
     finally:
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_raw_asset_drains_the_binlog_and_the_lag_check_fires_past_its_limit(source, tmp_path):
+    import dagster as dg
+
+    from orchestration.assets.operational_cdc import SLOT_LAG_CHECK
+    from orchestration.assets.operational_db import definitions
+    from orchestration.resources.ops_database import OperationalDatabaseResource
+    from orchestration.resources.warehouse import WarehouseResource
+    from orchestration.settings import load_settings
+    from tests.cdc.helpers import sources_file
+
+    defs = definitions(load_settings({"SOURCES_FILE": str(sources_file(tmp_path))}))
+    url = source.url.render_as_string(hide_password=False)
+
+    def materialize(lag_max: int, selection=None) -> dg.ExecuteInProcessResult:
+        resources = {
+            "ops_db": OperationalDatabaseResource(url=url, cdc_slot_lag_max_bytes=lag_max),
+            "warehouse": WarehouseResource(kind="duckdb", duckdb_path=str(tmp_path / "warehouse.duckdb")),
+        }
+        return dg.materialize(
+            [*defs.assets, *defs.asset_checks], resources=resources, selection=selection, raise_on_error=False
+        )
+
+    first = materialize(1 << 30)
+    assert first.success
+    metadata = first.asset_materializations_for_node("raw_ops__orders")[0].metadata
+    assert metadata["snapshot_rows"].value == 5 and metadata["binlog_lag_bytes"].value == 0
+    (check,) = first.get_asset_check_evaluations()
+    assert check.check_name == SLOT_LAG_CHECK and check.passed, check.description
+
+    run(source, "create table other (id int primary key, pad text)")
+    run(source, "insert into other values (1, repeat('x', 5000))")  # binlog the drain has not read
+    # The check alone, with a limit below what is unread: it fails and names the setting.
+    tight = materialize(1000, selection=dg.AssetSelection.all_asset_checks())
+    (check,) = tight.get_asset_check_evaluations()
+    assert not check.passed and "CDC_SLOT_LAG_MAX_BYTES=1000" in check.description
+    assert check.metadata["binlog_lag_bytes"].value > 5000
+    # A drain reads it (nothing of orders in it) and the check passes again.
+    drained = materialize(1000)
+    (check,) = drained.get_asset_check_evaluations()
+    assert drained.success and check.passed and check.metadata["binlog_lag_bytes"].value == 0
