@@ -66,6 +66,7 @@ def build_definitions(
                     cdc_slot_prefix=settings.cdc_slot_prefix,
                     cdc_max_changes=settings.cdc_max_changes,
                     cdc_slot_lag_max_bytes=settings.cdc_slot_lag_max_bytes,
+                    cdc_binlog_server_id=settings.cdc_binlog_server_id,
                 ),
                 "warehouse": WarehouseResource.from_settings(settings),
                 "dbt": dbt_resource(settings),

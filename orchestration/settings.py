@@ -41,6 +41,9 @@ DEFAULT_DBT_KEEP_INVOCATION_DIRS = 20
 DEFAULT_CDC_SLOT_PREFIX = "pharma_cdc"
 DEFAULT_CDC_DRAIN_CRON = "* * * * *"
 DEFAULT_CDC_MAX_CHANGES = 10_000
+DEFAULT_CDC_BINLOG_SERVER_ID = (
+    4_170_000_000  # the binlog reader registers as a replica (cdc/mariadb_binlog.py)
+)
 DEFAULT_CDC_SLOT_LAG_MAX_BYTES = 1 << 30  # WAL a slot may hold on the source's disk before its check fails
 
 
@@ -91,6 +94,9 @@ class Settings:
     cdc_drain_cron: str = DEFAULT_CDC_DRAIN_CRON
     cdc_max_changes: int = DEFAULT_CDC_MAX_CHANGES
     cdc_slot_lag_max_bytes: int = DEFAULT_CDC_SLOT_LAG_MAX_BYTES
+    # CDC_BINLOG_SERVER_ID: MySQL/MariaDB sources: the base server_id of the binlog reader,
+    # distinct from every server and replica of the source (one id per table is derived from it).
+    cdc_binlog_server_id: int = DEFAULT_CDC_BINLOG_SERVER_ID
     # DUCKDB_BI_PATH: the read-only copy of the marts that BI tools open (warehouse/bi_copy.py);
     # unset = <DUCKDB_PATH's stem>_bi.duckdb next to the warehouse file.
     duckdb_bi_path_set: Path | None = None
@@ -182,6 +188,7 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
         cdc_drain_cron=values.cron(env, "CDC_DRAIN_CRON", DEFAULT_CDC_DRAIN_CRON),
         cdc_max_changes=values.positive(env, "CDC_MAX_CHANGES", DEFAULT_CDC_MAX_CHANGES),
         cdc_slot_lag_max_bytes=values.positive(env, "CDC_SLOT_LAG_MAX_BYTES", DEFAULT_CDC_SLOT_LAG_MAX_BYTES),
+        cdc_binlog_server_id=values.positive(env, "CDC_BINLOG_SERVER_ID", DEFAULT_CDC_BINLOG_SERVER_ID),
     )
 
 

@@ -9,8 +9,9 @@ source's disk.
 
 import dagster as dg
 
-from orchestration.cdc import postgres_slot
-from orchestration.cdc.sync import CdcSourceError, sync_table
+from orchestration.cdc import mariadb_binlog, postgres_slot
+from orchestration.cdc.binlog_sync import binlog_read_position
+from orchestration.cdc.sync import BINLOG_DIALECTS, CdcSourceError, sync_table
 from orchestration.resources.ops_database import OperationalDatabaseResource
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import DATA_DIR
@@ -35,7 +36,7 @@ def build_cdc_asset(
         group_name=group,
         description=(
             f"{source.description} Captured from the source's log (mode cdc: PostgreSQL logical "
-            f"replication): every committed change, in commit order, into the append-only raw table "
+            f"replication or the MySQL/MariaDB binlog): every committed change, in commit order, into the append-only raw table "
             f"`{raw_schema}.{table}`."
         ),
         kinds={"sql", "python"},
@@ -62,6 +63,7 @@ def build_cdc_asset(
                 max_changes=ops_db.cdc_max_changes,
                 chunk_rows=ops_db.chunk_rows,
                 resnapshot=config.resnapshot,
+                reader_server_id=ops_db.cdc_binlog_server_id,
             )
         except CdcSourceError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
@@ -79,10 +81,13 @@ def build_slot_lag_check(sources: Sources, table: str, *, key: dg.AssetKey) -> d
         name=SLOT_LAG_CHECK,
         description=(
             f"The replication slot of {table} exists, is valid and holds at most CDC_SLOT_LAG_MAX_BYTES "
-            "of WAL on the source (a slot nobody drains fills the source's disk)."
+            "of WAL on the source (a slot nobody drains fills the source's disk); on MySQL/MariaDB, the "
+            "binlog after the drain's position is still there and at most CDC_SLOT_LAG_MAX_BYTES long."
         ),
     )
-    def _lag(ops_db: OperationalDatabaseResource) -> dg.AssetCheckResult:
+    def _lag(ops_db: OperationalDatabaseResource, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        if ops_db.engine.dialect.name in BINLOG_DIALECTS:
+            return _binlog_lag(ops_db, warehouse, table)
         slot = postgres_slot.slot_name(ops_db.cdc_slot_prefix, table)
         limit = ops_db.cdc_slot_lag_max_bytes
         with ops_db.engine.connect() as conn:
@@ -119,3 +124,38 @@ def build_slot_lag_check(sources: Sources, table: str, *, key: dg.AssetKey) -> d
         )
 
     return _lag
+
+
+def _binlog_lag(
+    ops_db: OperationalDatabaseResource, warehouse: WarehouseResource, table: str
+) -> dg.AssetCheckResult:
+    """The binlog has no consumer state: the lag is what was written after the position the
+    warehouse recorded (the ledger's, or the read position past it), and a purge is fatal."""
+    limit = ops_db.cdc_slot_lag_max_bytes
+    position = binlog_read_position(warehouse.get(), table)
+    if position is None:
+        return dg.AssetCheckResult(
+            passed=False,
+            description=f"{table}: no binlog position recorded yet; the first drain takes the snapshot",
+        )
+    with ops_db.engine.connect() as conn:
+        try:
+            mariadb_binlog.check_not_purged(conn, table, position)
+        except mariadb_binlog.BinlogPurgedError as exc:
+            return dg.AssetCheckResult(
+                passed=False, description=str(exc), metadata={"binlog_position": str(position)}
+            )
+        behind = mariadb_binlog.lag_bytes(conn, position)
+    passed = behind <= limit
+    why = (
+        f"{table}: {behind} bytes of binlog after position {position} (limit {limit})"
+        if passed
+        else f"{table}: {behind} bytes of binlog after position {position}, more than "
+        f"CDC_SLOT_LAG_MAX_BYTES={limit}: is the cdc_drain schedule running? (the server purges old binlogs "
+        "after binlog_expire_logs_seconds whether they were read or not)"
+    )
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=why,
+        metadata={"binlog_position": str(position), "binlog_lag_bytes": behind, "max_lag_bytes": limit},
+    )

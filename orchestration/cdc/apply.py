@@ -165,8 +165,17 @@ def to_arrow(
 def _typed(value: object, f: pa.Field, table: str) -> object:
     if value is None:
         return None
-    text = str(value)
     kind = f.type
+    # The binlog reader hands over Python values already (pgoutput: text); bytes are text
+    # in a column the reader had no character set for.
+    if isinstance(value, bytes):
+        value = value.decode()
+    if pa.types.is_boolean(kind) and isinstance(value, int):
+        return bool(value)  # MySQL's BOOLEAN is TINYINT(1)
+    native = isinstance(value, dt.datetime | dt.date | Decimal | int | float) and not isinstance(value, bool)
+    if native and not pa.types.is_string(kind):
+        return value
+    text = str(value)
     try:
         if pa.types.is_boolean(kind):
             return text == "t"

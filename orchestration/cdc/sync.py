@@ -13,64 +13,44 @@
 A crash before the warehouse commit leaves raw and the ledger as they were and the slot
 unadvanced: the next run reads the same changes again. A crash after the commit but before
 the advance: the next run reads them again and skips them by the ledger's position.
+
+A MySQL/MariaDB source takes the same steps from its binlog (binlog_sync.py), with no slot
+to advance: the ledger's position is the only record of how far raw has come.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from orchestration.cdc import binlog_sync
 from orchestration.cdc import postgres_slot as slots
-from orchestration.cdc.apply import CDC_FIELDS, COMMITTED_AT, collect_changes, position, to_arrow
+from orchestration.cdc.apply import CDC_FIELDS, collect_changes, position, to_arrow
+from orchestration.cdc.mariadb_binlog import DEFAULT_READER_SERVER_ID, BinlogPurgedError
+from orchestration.cdc.outcome import CdcOutcome
 from orchestration.cdc.pgoutput import format_lsn, parse_lsn
 from orchestration.cdc.postgres_slot import CdcSourceError, SlotLostError
+from orchestration.cdc.publish import publish_changes
 from orchestration.extract.arrow_types import reflect_arrow_schema
-from orchestration.extract.landing import discard_landing_file, land_batches, prepare_landing_file
 from orchestration.extract.pipeline import ExtractionOutcome, extract_table
 from orchestration.sources import Sources, SourceTable, check_table_against_source
-from orchestration.warehouse.base import LoadRequest, Warehouse
+from orchestration.warehouse.base import Warehouse
 
 DEFAULT_SLOT_PREFIX = "pharma_cdc"
 DEFAULT_MAX_CHANGES = 10_000  # messages per peek; a transaction is never split
 DEFAULT_MAX_BATCHES = 100  # per run, so one run ends even while the source keeps writing
-
-
-@dataclass(frozen=True)
-class CdcOutcome:
-    table: str
-    slot: str
-    snapshot: ExtractionOutcome | None  # the first run's (or a re-snapshot's) bulk read
-    batches: int  # warehouse transactions published from the slot
-    changes: int  # raw rows they added
-    transactions_skipped: int  # already in the ledger (a crash between commit and advance)
-    position: str | None  # the ledger's position after the run
-    retained_bytes: int  # WAL the slot still holds on the source, after the run
-    duration_s: float
-
-    def metadata(self) -> dict[str, object]:
-        return {
-            "mode": "cdc",
-            "replication_slot": self.slot,
-            "snapshot_rows": self.snapshot.load.rows_inserted if self.snapshot else 0,
-            "change_batches": self.batches,
-            "changes_published": self.changes,
-            "transactions_skipped": self.transactions_skipped,
-            "source_position": self.position or "none",
-            "slot_retained_wal_bytes": self.retained_bytes,
-            "duration_s": round(self.duration_s, 3),
-        }
+BINLOG_DIALECTS = ("mysql", "mariadb")
 
 
 def require_cdc_source(engine: sa.Engine, warehouse: Warehouse, source: SourceTable) -> None:
     """Refuse, naming the table and the setting, what cannot run in cdc mode (yet)."""
-    if engine.dialect.name != "postgresql":
+    if engine.dialect.name not in ("postgresql", *BINLOG_DIALECTS):
         raise CdcSourceError(
-            f"table {source.name!r}: mode cdc needs a PostgreSQL source (OPS_DATABASE_URL is "
-            f"{engine.dialect.name}); MySQL/MariaDB binlog capture is not implemented yet and SQLite has no "
-            "change log. Set mode: cursor for this table in the sources file (SOURCES_FILE)"
+            f"table {source.name!r}: mode cdc needs a PostgreSQL or MySQL/MariaDB source (OPS_DATABASE_URL is "
+            f"{engine.dialect.name}, which has no change log). Set mode: cursor for this table in the sources "
+            "file (SOURCES_FILE)"
         )
     if not warehouse.stores_source_positions:
         raise CdcSourceError(
@@ -93,14 +73,33 @@ def sync_table(
     max_batches: int = DEFAULT_MAX_BATCHES,
     chunk_rows: int | None = None,
     resnapshot: bool = False,
+    reader_server_id: int = DEFAULT_READER_SERVER_ID,
 ) -> CdcOutcome:
-    """``resnapshot``: drop the slot (if any), create a new one and read the table again: the
+    """``reader_server_id``: the binlog reader's base server_id (MySQL/MariaDB, mariadb_binlog.py).
+
+    ``resnapshot``: drop the slot (if any), create a new one and read the table again: the
     recovery from a lost slot. Every key absent from the new snapshot ends (staging's macros)."""
     started = time.perf_counter()
     source = sources.table(table)
     if source.mode != "cdc":
         raise CdcSourceError(f"table {table!r} is declared with mode {source.mode!r}, not cdc")
     require_cdc_source(engine, warehouse, source)
+    if engine.dialect.name in BINLOG_DIALECTS:
+        return binlog_sync.sync_binlog_table(
+            engine,
+            warehouse,
+            sources,
+            table,
+            raw_schema=raw_schema,
+            landing_dir=landing_dir,
+            batch_id=batch_id,
+            reader_server_id=reader_server_id,
+            max_changes=max_changes,
+            max_batches=max_batches,
+            chunk_rows=chunk_rows,
+            resnapshot=resnapshot,
+            started=started,
+        )
     check_table_against_source(sources, source, sa.inspect(engine))
     slot = slots.slot_name(slot_prefix, table)
     publication = slots.publication_name(slot_prefix, table)
@@ -161,8 +160,8 @@ def sync_table(
             skipped += batch.skipped_transactions
             if batch.rows:
                 rows = to_arrow(batch.rows, schema, table, source.exclude)
-                inserted = _publish(
-                    warehouse, rows, source, raw_schema, landing_dir, batch_id, batch.applied_end
+                inserted = publish_changes(
+                    warehouse, rows, source, raw_schema, landing_dir, batch_id, format_lsn(batch.applied_end)
                 )
                 recorded = format_lsn(batch.applied_end)
                 batches += 1
@@ -238,27 +237,11 @@ def _snapshot(
     )
 
 
-def _publish(warehouse, rows, source: SourceTable, raw_schema, landing_dir, batch_id, end_lsn: int) -> int:
-    lsn = format_lsn(end_lsn)
-    batch = f"{batch_id}:{lsn}"
-    path = prepare_landing_file(landing_dir, raw_schema, source.name, batch)
-    try:
-        landed = land_batches(rows.to_batches(), rows.schema, path, COMMITTED_AT)
-        result = warehouse.publish(
-            LoadRequest(
-                dataset=raw_schema,
-                table=source.name,
-                landing_file=landed.path,
-                key_columns=source.key_columns,
-                cursor_column=COMMITTED_AT,
-                batch_id=batch,
-                arrow_schema=rows.schema,
-                source_position=lsn,
-            )
-        )
-    finally:
-        discard_landing_file(path)
-    return result.rows_inserted
-
-
-__all__ = ["CdcOutcome", "CdcSourceError", "SlotLostError", "require_cdc_source", "sync_table"]
+__all__ = [
+    "BinlogPurgedError",
+    "CdcOutcome",
+    "CdcSourceError",
+    "SlotLostError",
+    "require_cdc_source",
+    "sync_table",
+]

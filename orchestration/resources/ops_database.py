@@ -43,6 +43,7 @@ class OperationalDatabaseResource(dg.ConfigurableResource):
     cdc_slot_prefix: str = "pharma_cdc"
     cdc_max_changes: int = 10_000
     cdc_slot_lag_max_bytes: int = 1 << 30
+    cdc_binlog_server_id: int = 4_170_000_000  # MySQL/MariaDB: the binlog reader's base server_id
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 

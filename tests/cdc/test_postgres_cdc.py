@@ -147,7 +147,8 @@ def test_sqlite_is_refused_naming_the_table_and_the_setting(tmp_path, warehouse)
             sa.text("create table orders (id integer primary key, status text, updated_at timestamp)")
         )
     with pytest.raises(
-        CdcSourceError, match=r"table 'orders': mode cdc needs a PostgreSQL source.*mode: cursor"
+        CdcSourceError,
+        match=r"table 'orders': mode cdc needs a PostgreSQL or MySQL/MariaDB source.*mode: cursor",
     ):
         sync(engine, warehouse, tmp_path)
 
