@@ -63,3 +63,13 @@ def mariadb_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'ops.db'}"
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook; absent under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """Files sharing a costly fixture go to one worker, heaviest first (tests/xdist_units.py)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from tests.xdist_units import SharedFixtureScheduling
+
+    return SharedFixtureScheduling(config, log)
