@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import pytest
 
-from orchestration.resources.dbt import prepare_manifest
+from orchestration.resources.dbt import dbt_project, dbt_target, prepare_manifest
 from orchestration.settings import SettingsError, load_settings
 
 OPS_TABLES = {
@@ -66,7 +68,33 @@ def test_dbt_tests_are_asset_checks(defs):
     checks = defs.resolve_asset_graph().asset_check_keys
     fact_checks = {c.name for c in checks if c.asset_key == dg.AssetKey(["marts", "fact_orders"])}
     assert any(name.startswith("unique_") for name in fact_checks)
-    assert any(name.startswith("not_null_") for name in fact_checks)
+    assert "not_null_columns_fact_orders" in fact_checks
+
+
+def test_not_null_columns_are_one_test_per_model():
+    """A model's not-null columns are one `not_null_columns` test (one query per model, see
+    dbt_project/tests/generic/not_null_columns.sql), never a `not_null` test per column; each
+    listed column exists on its model."""
+    manifest = json.loads(dbt_project(dbt_target(load_settings({}))).manifest_path.read_text())
+    nodes = manifest["nodes"]
+    per_column, unknown, models = [], [], set()
+    for node in nodes.values():
+        attached = nodes.get(node.get("attached_node") or "")
+        if node["resource_type"] != "test" or attached is None:
+            continue
+        name = node.get("test_metadata", {}).get("name")
+        if name == "not_null":
+            per_column.append(node["name"])
+        elif name == "not_null_columns":
+            models.add(attached["name"])
+            unknown += [
+                f"{attached['name']}.{c}"
+                for c in node["test_metadata"]["kwargs"]["columns"]
+                if c not in attached["columns"]
+            ]
+    assert not per_column, f"list these columns in the model's not_null_columns test: {per_column}"
+    assert not unknown, f"not_null_columns lists columns the model does not document: {unknown}"
+    assert {"fact_orders", "dim_customers", "customer_360", "stg_ops__orders"} <= models
 
 
 def test_jobs_and_schedules(defs):

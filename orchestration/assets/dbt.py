@@ -6,9 +6,11 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from orchestration.assets.bi_copy import build_bi_copy_asset
 from orchestration.assets.dbt_changes import record_build, source_fingerprint, unchanged_since_last_build
+from orchestration.assets.dbt_failures import is_failed_not_null_check, name_null_columns, not_null_tests
 from orchestration.assets.operational_db import WAREHOUSE_POOL
 from orchestration.resources.dbt import dbt_project, dbt_target, prune_invocation_dirs, release_duckdb_adapter
 from orchestration.resources.warehouse import WarehouseResource
@@ -100,6 +102,8 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
             "(or `dbt parse` in dbt_project/) before loading the definitions"
         )
 
+    not_null = not_null_tests(json.loads(project.manifest_path.read_text()))
+
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
@@ -137,6 +141,8 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
             return
         # The dbt resource gives the subprocess the warehouse settings (resources/dbt.py).
         # On DuckDB it holds the file for the whole build: hold the warehouse lock meanwhile.
+        held: list[dg.AssetCheckResult] = []  # failed not-null checks: named once dbt has exited
+        dbt_failed: DagsterDbtCliRuntimeError | None = None
         with wh.locked():
             invocation = dbt.cli(dbt_build_args(config), context=context)
             events = invocation.stream()
@@ -145,10 +151,20 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
                     with_column_lineage=config.column_lineage
                 )
             try:
-                yield from events
+                for event in events:
+                    if is_failed_not_null_check(event, not_null):
+                        held.append(event)
+                    else:
+                        yield event
+            except DagsterDbtCliRuntimeError as exc:  # a test failed: report its checks first
+                dbt_failed = exc
             finally:
                 if settings.warehouse == "duckdb":
                     release_duckdb_adapter()
+        # dbt has exited and the lock is released: the warehouse can be read.
+        yield from name_null_columns(wh, held, not_null)
+        if dbt_failed is not None:
+            raise dbt_failed
         record_build(wh, state_schema, fingerprint)
         # dagster-dbt names the folder <op>-<run id[:7]>-<uuid[:7]>.
         folder = invocation.target_path

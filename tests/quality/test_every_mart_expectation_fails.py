@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,9 @@ def test_every_mart_expectation_fails_on_its_defect(
 #   a row of its own, so no defect can make another column's test fail;
 # - relationships change only the referencing column, on a copy where no parent changed.
 COLUMN_TESTS = ("not_null", "unique", "accepted_values")
+# The marts' not-null columns are one dbt test per model (tests/generic/not_null_columns.sql):
+# a NULL is planted in every listed column, and the test must return one row per column.
+NOT_NULL_COLUMNS = "not_null_columns"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,8 +250,13 @@ def mart_dbt_tests(manifest: dict[str, Any]) -> list[DbtTest]:
         if node["resource_type"] != "test" or not attached or attached["fqn"][1] != "marts":
             continue
         kind, kwargs = node["test_metadata"]["name"], node["test_metadata"]["kwargs"]
-        assert kind in (*COLUMN_TESTS, "relationships"), f"{node['unique_id']}: add its defect here"
+        assert kind in (*COLUMN_TESTS, "relationships", NOT_NULL_COLUMNS), (
+            f"{node['unique_id']}: add its defect here"
+        )
         relation = f"marts.{attached['name']}"
+        if kind == NOT_NULL_COLUMNS:  # one test, a defect in each of its columns
+            tests += [DbtTest(node["unique_id"], "not_null", relation, c) for c in kwargs["columns"]]
+            continue
         if kind != "relationships":
             tests.append(
                 DbtTest(
@@ -327,12 +336,16 @@ def plant_dbt_defect(con, test: DbtTest, used: dict[tuple[str, str], list[int]])
     con.execute(f"update {test.relation} set {column} = {value} where rowid = {row}")
 
 
-def dbt_test_statuses(dbt: PharmaDbtCliResource, target_path: Path, *select: str) -> dict[str, str]:
-    """Run data tests on the marts (or ``select``) through the product's dbt resource."""
+def dbt_test_results(
+    dbt: PharmaDbtCliResource, target_path: Path, *select: str
+) -> dict[str, tuple[str, int]]:
+    """Run data tests on the marts (or ``select``) through the product's dbt resource:
+    each test's status and failures (the rows it returned)."""
     args = ["test", "--select", *(select or ["path:models/marts"]), "--exclude", "test_type:unit"]
     invocation = dbt.cli(args, raise_on_error=False, target_path=target_path)
     invocation.wait()
-    return {r["unique_id"]: r["status"] for r in invocation.get_artifact("run_results.json")["results"]}
+    results = invocation.get_artifact("run_results.json")["results"]
+    return {r["unique_id"]: (r["status"], r["failures"]) for r in results}
 
 
 @pytest.mark.timeout(1800)  # three dbt invocations, on a machine shared with other work
@@ -354,14 +367,52 @@ def test_every_mart_dbt_test_fails_on_its_defect(built_marts: Path, tmp_path: Pa
         if group == "columns":
             # Every test passed on the clean build (built_marts); so must the seeded rows.
             seeded = {f"marts.{table}" for table in SEED_ROWS}
-            clean = dbt_test_statuses(dbt, tmp_path / "dbt-clean", *(r.split(".")[1] for r in seeded))
-            assert {clean.get(t.unique_id) for t in tests if t.relation in seeded} == {"pass"}, clean
+            clean = dbt_test_results(dbt, tmp_path / "dbt-clean", *(r.split(".")[1] for r in seeded))
+            assert {clean[t.unique_id][0] for t in tests if t.relation in seeded} == {"pass"}, clean
         used: dict[tuple[str, str], list[int]] = {}
         with duckdb.connect(str(path)) as con:
             for test in tests:
                 if test.kind in kinds:
                     plant_dbt_defect(con, test, used)
-        ran = dbt_test_statuses(dbt, tmp_path / f"dbt-{group}")
-        statuses |= {t.unique_id: ran.get(t.unique_id, "not run") for t in tests if t.kind in kinds}
-    not_failed = sorted(f"{uid}: {status}" for uid, status in statuses.items() if status != "fail")
+        ran = dbt_test_results(dbt, tmp_path / f"dbt-{group}")
+        statuses |= {t.unique_id: ran.get(t.unique_id, ("not run", 0)) for t in tests if t.kind in kinds}
+    not_failed = sorted(f"{uid}: {status}" for uid, (status, _) in statuses.items() if status != "fail")
     assert not not_failed, "dbt tests that did not fail on their defect:\n" + "\n".join(not_failed)
+    # A not_null_columns test returns one row per column holding NULLs: every column was seen.
+    planted = Counter(
+        t.unique_id for t in tests if t.unique_id.startswith(f"test.pharma.{NOT_NULL_COLUMNS}_")
+    )
+    assert planted, "the marts have not_null_columns tests"
+    unseen = {uid: (statuses[uid][1], n) for uid, n in planted.items() if statuses[uid][1] != n}
+    assert not unseen, f"not_null_columns tests that missed planted columns (found, planted): {unseen}"
+
+
+def test_a_failed_not_null_check_names_its_columns_in_dagster(built_marts: Path, tmp_path: Path) -> None:
+    """dbt reports only how many rows a not_null_columns test returned; the dbt asset names
+    the columns in the Dagster check (orchestration/assets/dbt_failures.py)."""
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(built_marts.read_bytes())
+    with duckdb.connect(str(path)) as con:
+        customer = con.execute("select min(id) from raw_ops.customers").fetchone()[0]
+        con.execute("update raw_ops.customers set name = null, address_state = null where id = ?", [customer])
+        raw_nulls = con.execute("select count(*) from raw_ops.customers where name is null").fetchone()[0]
+    assert raw_nulls >= 1
+    defs = build_definitions(load_settings({"DUCKDB_PATH": str(path)}))
+    staged = dg.AssetKey(["staging", "stg_ops__customers"])
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        asset_selection=[staged],
+        run_config={"ops": {"dbt_models": {"config": {"as_of_date": AS_OF_DATE}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key == staged}
+    check = checks["not_null_columns_stg_ops__customers"]
+    assert not check.passed
+    assert check.metadata["null_columns"].value == {"customer_name": 1, "state": 1}
+    assert check.metadata["dagster_dbt/failed_row_count"].value == 2  # dbt's own count: two columns
+    assert check.description == "staging.stg_ops__customers: NULL in customer_name (1 rows), state (1 rows)"
+    assert checks["unique_stg_ops__customers_customer_id"].passed  # the other checks are untouched
