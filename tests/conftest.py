@@ -60,6 +60,15 @@ def mariadb_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def tiny_demo_daily(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny demo after one clean daily_full_build, built once per run (tests/built_demo.py);
+    ``.copy_to(directory, monkeypatch)`` gives a test its own copy to carry on from."""
+    from tests.built_demo import built_tiny_demo
+
+    return built_tiny_demo(tmp_path_factory)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'ops.db'}"

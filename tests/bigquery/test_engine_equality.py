@@ -221,7 +221,10 @@ def built(
     ops_url = f"sqlite:///{tmp_path / 'ops.db'}"
     duckdb_path = tmp_path / "warehouse.duckdb"
     prefix = f"eq{uuid.uuid4().hex[:6]}_"
-    common = {"OPS_DATABASE_URL": ops_url}
+    # The settings come from this mapping alone, not the environment: the dbt metadata fetch,
+    # off for the suite (tests/conftest.py), is turned off here too (it is proven elsewhere,
+    # and on BigQuery it would read the DuckDB-parsed manifest's relations, without the prefix).
+    common = {"OPS_DATABASE_URL": ops_url, "DBT_FETCH_METADATA": "false"}
     engines = {
         "duckdb": load_settings({**common, "WAREHOUSE": "duckdb", "DUCKDB_PATH": str(duckdb_path)}),
         "bigquery": load_settings(

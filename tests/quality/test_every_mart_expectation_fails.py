@@ -26,7 +26,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.assets import operational_db
 from orchestration.quality import CHECK_NAME, load_suites, run_suite_spec
 from orchestration.quality.spec import UNIQUENESS_TYPES, ExpectationSpec, SuiteSpec
 from orchestration.resources.dbt import (
@@ -34,11 +33,10 @@ from orchestration.resources.dbt import (
     dbt_project,
     dbt_resource,
     dbt_target,
-    prepare_manifest,
 )
 from orchestration.settings import load_settings
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
-from tests.pipeline.conftest import AS_OF_DATE, make_harness
+from tests.pipeline.conftest import AS_OF_DATE
 from tests.quality.conftest import now_utc
 from tests.quality.mutations import (
     RowDefect,
@@ -70,26 +68,15 @@ SEED_ROWS = {
 
 
 @pytest.fixture(scope="module")
-def built_marts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built_marts(tiny_demo_daily, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The DuckDB file after one real daily_full_build of the tiny demo (every check passed)."""
-    from orchestration.demo.run import run_pipeline
-
-    prepare_manifest(load_settings({}))
-    root = tmp_path_factory.mktemp("marts_build")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("QUALITY_DATA_DOCS_DIR", str(root / "data_docs"))
-        env.setattr(operational_db, "DATA_DIR", root / "data")  # landing files stay here
-        harness = make_harness(f"sqlite:///{root / 'ops.db'}", root, env)
-        result = run_pipeline(
-            harness.settings, job_name="daily_full_build", as_of_date=AS_OF_DATE, log_level="WARNING"
-        )
-    assert result.success, [str(e.message) for e in result.all_events if e.is_failure]
-    evaluations = result.get_asset_check_evaluations()
-    failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed]
-    assert not failed, f"checks failed on the clean build: {failed}"
+    assert not tiny_demo_daily.failed_checks(), (
+        f"checks failed on the clean build: {tiny_demo_daily.failed_checks()}"
+    )
     # Every mart suite ran on the clean build as its asset check, and passed.
-    suites = {e.asset_key.to_user_string() for e in evaluations if e.check_name == CHECK_NAME}
-    assert {f"marts/{t}" for t in MART_SUITES} <= suites
+    assert {f"marts/{t}" for t in MART_SUITES} <= tiny_demo_daily.assets_with_check(CHECK_NAME)
+    with pytest.MonkeyPatch.context() as env:
+        harness = tiny_demo_daily.copy_to(tmp_path_factory.mktemp("marts_build"), env)
     return harness.duckdb_path
 
 
@@ -401,7 +388,7 @@ def test_a_failed_not_null_check_names_its_columns_in_dagster(built_marts: Path,
         con.execute("update raw_ops.customers set name = null, address_state = null where id = ?", [customer])
         raw_nulls = con.execute("select count(*) from raw_ops.customers where name is null").fetchone()[0]
     assert raw_nulls >= 1
-    defs = build_definitions(load_settings({"DUCKDB_PATH": str(path)}))
+    defs = build_definitions(load_settings({"DUCKDB_PATH": str(path), "DBT_FETCH_METADATA": "false"}))
     staged = dg.AssetKey(["staging", "stg_ops__customers"])
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         asset_selection=[staged],

@@ -21,7 +21,7 @@ from orchestration.brazil import is_valid_cnpj
 from orchestration.quality import CHECK_NAME
 from orchestration.resources.dbt import prepare_manifest
 from orchestration.settings import DBT_PROJECT_DIR, load_settings
-from tests.pipeline.conftest import AS_OF_DATE, DEMO_END, make_harness
+from tests.pipeline.conftest import AS_OF_DATE, DEMO_END
 
 pytestmark = pytest.mark.slow
 
@@ -162,25 +162,21 @@ def _ids(con, sql: str, ids: Iterable[int]) -> set[int]:
     return {r[0] for r in con.execute(sql.format(ids=placeholders), ids).fetchall()}
 
 
-def test_source_defects_fail_the_raw_checks_and_block_the_marts(sqlite_url, tmp_path, monkeypatch):
+def test_source_defects_fail_the_raw_checks_and_block_the_marts(tiny_demo_daily, tmp_path, monkeypatch):
     monkeypatch.setenv("QUALITY_DATA_DOCS_DIR", str(tmp_path / "data_docs"))
     # Landing files of this test's runs stay in its own directory.
     monkeypatch.setattr(operational_db, "DATA_DIR", tmp_path / "data")
-    harness = make_harness(sqlite_url, tmp_path, monkeypatch)
 
-    # 1. A clean daily build: every check (suites, dbt tests, freshness) passes.
-    clean = _run(harness.settings, "daily_full_build")
-    assert clean.success
-    suites = _evaluations(clean, CHECK_NAME)
-    assert set(suites) == {f"raw_ops/{t}" for t in RAW_TABLES} | {f"marts/{t}" for t in SUITE_MARTS}
-    failed = {
-        f"{k}:{e.check_name}"
-        for e in clean.get_asset_check_evaluations()
-        for k in [e.asset_key.to_user_string()]
-        if not e.passed
+    # 1. A clean daily build (shared by the run, tests/built_demo.py): every check (suites,
+    # dbt tests, freshness) passed.
+    assert tiny_demo_daily.assets_with_check(CHECK_NAME) == {f"raw_ops/{t}" for t in RAW_TABLES} | {
+        f"marts/{t}" for t in SUITE_MARTS
     }
-    assert not failed, f"checks failed on clean data: {sorted(failed)}"
-    assert {k for k in _evaluations(clean, "freshness_check")} >= {"raw_ops/orders", "marts/fact_orders"}
+    assert not tiny_demo_daily.failed_checks(), (
+        f"checks failed on clean data: {tiny_demo_daily.failed_checks()}"
+    )
+    assert tiny_demo_daily.assets_with_check("freshness_check") >= {"raw_ops/orders", "marts/fact_orders"}
+    harness = tiny_demo_daily.copy_to(tmp_path, monkeypatch)
     with harness.warehouse() as con:
         (fact_lines_before,) = con.execute("select count(*) from marts.fact_orders").fetchone()
 
