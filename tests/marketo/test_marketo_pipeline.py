@@ -22,7 +22,7 @@ from orchestration.demo.marketo_extract import extract_marketo
 from orchestration.demo.marketo_sandbox import SandboxConfig, SandboxData, SandboxHandle, start_sandbox
 from orchestration.resources.dbt import prepare_manifest
 from orchestration.settings import load_settings
-from tests.pipeline.conftest import AS_OF_DATE, DEMO_END, PipelineHarness, make_harness
+from tests.pipeline.conftest import AS_OF_DATE, DEMO_END, PipelineHarness
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +57,12 @@ MART_SQL = {
 
 
 @pytest.fixture(scope="module")
-def operational_base(tmp_path_factory) -> tuple[str, Path]:
-    """The operational pipeline built once (Marketo models empty); tests copy its warehouse."""
+def operational_base(tiny_demo_daily, tmp_path_factory) -> tuple[str, Path]:
+    """The operational pipeline built (a copy of the run's shared build, tests/built_demo.py;
+    Marketo models empty); tests copy its warehouse."""
     prepare_manifest(load_settings({}))
-    base = tmp_path_factory.mktemp("operational")
     with pytest.MonkeyPatch.context() as mp:
-        harness = make_harness(f"sqlite:///{base / 'ops.db'}", base, mp)
-        harness.run()
+        harness = tiny_demo_daily.copy_to(tmp_path_factory.mktemp("operational"), mp)
     return harness.ops_url, harness.duckdb_path
 
 
