@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
+from orchestration.assets.analytics_views import build_analytics_views_asset
 from orchestration.assets.bi_copy import build_bi_copy_asset
 from orchestration.assets.dbt_changes import record_build, source_fingerprint, unchanged_since_last_build
 from orchestration.assets.dbt_failures import is_failed_not_null_check, name_null_columns, not_null_tests
@@ -176,7 +177,10 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
 def definitions(settings: Settings) -> dg.Definitions:
     models = build_dbt_assets(settings)
     assets = [models]
+    marts = [k for k in models.keys if k.path[0] == "marts"]
     if settings.warehouse == "duckdb":
-        # BigQuery's BI users read the `analytics` dataset instead (docs/operations.md).
-        assets.append(build_bi_copy_asset(settings, [k for k in models.keys if k.path[0] == "marts"]))
+        assets.append(build_bi_copy_asset(settings, marts))
+    else:  # BigQuery's BI users read the `analytics` dataset of authorized views
+        manifest_path = dbt_project(dbt_target(settings)).manifest_path
+        assets.append(build_analytics_views_asset(manifest_path, marts))
     return dg.Definitions(assets=assets)

@@ -16,7 +16,7 @@ import re
 LABEL_JOB = "dagster_job"
 LABEL_ASSET = "dagster_asset"
 LABEL_RUN = "dagster_run_id"
-LABEL_COMPONENT = "component"  # loader | quality | lifecycle | dbt | costs
+LABEL_COMPONENT = "component"  # loader | quality | lifecycle | dbt | costs | analytics
 
 _INVALID = re.compile(r"[^a-z0-9_-]+")
 

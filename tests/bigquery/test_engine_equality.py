@@ -300,6 +300,20 @@ def test_marts_are_equal_on_duckdb_and_bigquery(built: BuiltEngines, capsys):
     assert not problems, "DuckDB and BigQuery marts differ:\n" + "\n".join(problems)
 
 
+def test_the_bigquery_build_publishes_every_mart_as_an_analytics_view(built: BuiltEngines):
+    """The daily job's analytics/views asset: one view per mart, personal columns left out."""
+    client = built.emulator.client()
+    analytics = f"{built.prefix}analytics"
+    assert {t.table_id for t in client.list_tables(analytics)} == set(mart_keys(built.manifest))
+    columns = [f.name for f in client.get_table(f"{built.emulator.project}.{analytics}.dim_customers").schema]
+    assert "customer_id" in columns and not {"email_sha256", "phone_sha256"} & set(columns)
+    rows = client.query(
+        f"select count(*) as n from `{built.emulator.project}.{analytics}.fact_orders`"
+    ).result()
+    with duckdb.connect(str(built.duckdb_path), read_only=True) as con:
+        assert next(iter(rows))["n"] == con.execute(f"select count(*) from {MARTS}.fact_orders").fetchone()[0]
+
+
 def test_every_mart_has_a_key_to_match_rows_by():
     keys = mart_keys(prepare_manifest(load_settings({})))
     assert {"fact_orders", "dim_customers", "customer_360"} <= set(keys)
