@@ -35,6 +35,7 @@ import pyarrow as pa
 from orchestration.extract.publish import publish_arrow_table
 from orchestration.marketo import SWEEP_FALLBACK, ExportJobRunner, ExportResult, MarketoClient
 from orchestration.marketo.arrow import records_table, to_timestamps
+from orchestration.marketo.windows import parse_ts
 from orchestration.resources.marketo import MarketoResource, WarehouseStateStore
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import DATA_DIR, Settings
@@ -56,6 +57,54 @@ ACTIVITIES = dg.AssetKey([RAW_SCHEMA, "activities"])
 PROGRAMS = dg.AssetKey([RAW_SCHEMA, "programs"])
 ACTIVITY_TYPES = dg.AssetKey([RAW_SCHEMA, "activity_types"])
 EXPORT_TIMESTAMPS = ("createdAt", "updatedAt", "activityDate")
+
+
+LEAD_CHANGES_CHECK = "lead_changes_covered"
+
+
+def lead_changes_check(
+    status: dict[str, Any] | None, now: dt.datetime, period: dt.timedelta
+) -> dg.AssetCheckResult:
+    """Whether raw_marketo.leads can be missing a lead change, and since when.
+
+    With the ``updatedAt`` filter nothing can be (the bookmark covers every change). Under the
+    1035 fallback a change Marketo logs no activity for is only read by the rolling re-sweep:
+    raw holds every change made before the start of the last complete pass, and a pass takes
+    one period, so that start is at most two periods old unless the re-sweep is falling behind
+    (export quota used up, failing runs, runs stopped)."""
+    severity = dg.AssetCheckSeverity.WARN
+    if status is None:
+        return dg.AssetCheckResult(
+            check_name=LEAD_CHANGES_CHECK,
+            passed=True,
+            severity=severity,
+            metadata={"mode": "updatedAt filter: every change is read by its update time"},
+        )
+    complete_before = parse_ts(status["complete_for_unlogged_changes_before"])
+    lag = now - complete_before
+    passed = lag <= 2 * period
+    text = (
+        "raw_marketo.leads (1035 fallback): changes Marketo logged as activities are read every run; "
+        f"changes it logged no activity for are complete up to {complete_before:%Y-%m-%d %H:%M} UTC"
+    )
+    if not passed:
+        text += (
+            f", {lag.days} days ago, more than twice MARKETO_LEADS_RESWEEP_DAYS={period.days}: the re-sweep "
+            "is behind (export quota used up by other exports, failing or paused runs); lead changes "
+            "without an activity after that date may be missing from raw"
+        )
+    return dg.AssetCheckResult(
+        check_name=LEAD_CHANGES_CHECK,
+        passed=passed,
+        severity=severity,
+        description=text,
+        metadata={
+            "mode": "1035 fallback: createdAt windows, lead-change activities, rolling re-sweep",
+            "complete_for_unlogged_changes_before": complete_before.isoformat(),
+            "days_since": round(lag / dt.timedelta(days=1), 2),
+            "resweep_period_days": round(period / dt.timedelta(days=1), 3),
+        },
+    )
 
 
 def activities_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -291,6 +340,18 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         LEADS,
         "Marketo leads (people), bulk-exported by `updatedAt` windows of at most 31 days since the "
         "bookmark kept in `raw_marketo._state`; append-only raw copy with load metadata (PII).",
+        check_specs=[
+            dg.AssetCheckSpec(
+                LEAD_CHANGES_CHECK,
+                asset=LEADS,
+                description=(
+                    "No lead change can be missing from raw for long: with Marketo's updatedAt filter "
+                    "none can; under the 1035 fallback, changes Marketo logs no activity for wait for the "
+                    "rolling re-sweep, and this warns when it is more than two MARKETO_LEADS_RESWEEP_DAYS "
+                    "periods behind."
+                ),
+            )
+        ],
     )
     def leads(
         context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
@@ -306,16 +367,20 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             lead_history_start=history_start,
             resweep_period=dt.timedelta(days=marketo.leads_resweep_days),
         )
+        status = runner.fallback_status()
         bookmark = runner.bookmark
         extra: dict[str, Any] = {"bookmark": bookmark.isoformat() if bookmark else "none"}
-        status = runner.fallback_status()
         if status:
             # The 1035 fallback: say up to when raw holds every change, logged as an activity or not.
             extra.update({f"fallback_{k}": v for k, v in status.items()})
             extra["fallback_lead_change_activity_types"] = dg.MetadataValue.json(
                 status["lead_change_activity_types"]
             )
-        return dg.MaterializeResult(metadata=run.stats.metadata(**extra))
+        period = dt.timedelta(days=marketo.leads_resweep_days)
+        return dg.MaterializeResult(
+            metadata=run.stats.metadata(**extra),
+            check_results=[lead_changes_check(status, dt.datetime.now(dt.UTC), period)],
+        )
 
     @marketo_asset(
         ACTIVITIES,

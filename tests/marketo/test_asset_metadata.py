@@ -159,6 +159,9 @@ def test_leads_under_1035_sweep_once_then_cost_near_zero_quota_and_still_carry_u
     assert meta["fallback_lead_change_activity_types"] == ["Change Data Value", "New Lead"]
     assert meta["fallback_resweep_period_days"] == 28
     assert meta["fallback_complete_for_unlogged_changes_before"] <= meta["fallback_changes_since"]
+    (check,) = second.get_asset_check_evaluations()
+    assert (check.check_name, check.passed) == ("lead_changes_covered", True)
+    assert check.metadata["complete_for_unlogged_changes_before"].value.startswith(str(small.data.end.year))
     versions = [r for r in raw_leads(tmp_path) if r[0] == str(lead["id"])]
     assert [v[1] for v in versions] == [status_before, "Requalified"]
     assert versions[-1][2] > versions[0][2]
@@ -182,3 +185,17 @@ def test_a_leads_run_dying_mid_sweep_reruns_without_exporting_a_completed_window
     assert len(windows) == 36 + 1  # the history, then one window of leads created since
     rows = raw_leads(tmp_path)
     assert len(rows) == len({r[0] for r in rows}) == 300
+
+
+def test_lead_changes_check_warns_when_the_resweep_falls_behind_and_names_the_setting():
+    period = timedelta(days=28)
+    now = utc("2026-06-30")
+    status = {"complete_for_unlogged_changes_before": "2026-05-10T00:00:00Z"}  # 51 days: within two periods
+    assert marketo_assets.lead_changes_check(status, now, period).passed
+    status = {"complete_for_unlogged_changes_before": "2026-05-01T00:00:00Z"}  # 60 days: behind
+    behind = marketo_assets.lead_changes_check(status, now, period)
+    assert not behind.passed and behind.severity == dg.AssetCheckSeverity.WARN
+    assert "raw_marketo.leads" in behind.description and "MARKETO_LEADS_RESWEEP_DAYS=28" in behind.description
+    assert "2026-05-01 00:00 UTC, 60 days ago" in behind.description
+    assert behind.metadata["days_since"].value == 60
+    assert marketo_assets.lead_changes_check(None, now, period).passed  # the updatedAt filter: nothing waits
