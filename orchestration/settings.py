@@ -36,6 +36,9 @@ DEFAULT_MARKETO_HISTORY_START = "2018-01-01"
 DEFAULT_MARKETO_ACTIVITIES_START = "2025-01-01"
 DEFAULT_MARKETO_POLL_INTERVAL_S = 60.0
 DEFAULT_MARKETO_RATE_LIMIT_CALLS = 100  # Marketo's 100 calls per 20 s per instance
+# Under the lead 1035 fallback, the whole lead history is re-exported once per this many days,
+# spread over the runs: the bound for lead changes Marketo logs no activity for.
+DEFAULT_MARKETO_LEADS_RESWEEP_DAYS = 28
 DEFAULT_DBT_KEEP_INVOCATION_DIRS = 20
 # Change data capture (orchestration/cdc/): slots are named <prefix>_<table>.
 DEFAULT_CDC_SLOT_PREFIX = "pharma_cdc"
@@ -78,6 +81,7 @@ class Settings:
     marketo_poll_interval_s: float = DEFAULT_MARKETO_POLL_INTERVAL_S
     marketo_rate_limit_calls: int = DEFAULT_MARKETO_RATE_LIMIT_CALLS
     marketo_history_start: str = DEFAULT_MARKETO_HISTORY_START
+    marketo_leads_resweep_days: int = DEFAULT_MARKETO_LEADS_RESWEEP_DAYS
     marketo_activities_start_date: str = DEFAULT_MARKETO_ACTIVITIES_START
     # dbt: DBT_TARGET overrides the target WAREHOUSE picks; the rest are dbt's own variables.
     dbt_target: str | None = None
@@ -163,6 +167,9 @@ def load_settings(env: os._Environ[str] | dict[str, str] | None = None) -> Setti
             env, "MARKETO_RATE_LIMIT_CALLS", int, DEFAULT_MARKETO_RATE_LIMIT_CALLS, "a whole number"
         ),
         marketo_history_start=env.get("MARKETO_HISTORY_START", "").strip() or DEFAULT_MARKETO_HISTORY_START,
+        marketo_leads_resweep_days=values.positive(
+            env, "MARKETO_LEADS_RESWEEP_DAYS", DEFAULT_MARKETO_LEADS_RESWEEP_DAYS
+        ),
         marketo_activities_start_date=(
             env.get("MARKETO_ACTIVITIES_START_DATE", "").strip() or DEFAULT_MARKETO_ACTIVITIES_START
         ),

@@ -1,10 +1,12 @@
 """Marketo extraction assets (group ``marketo``); their job and schedule are in ``orchestration.jobs``.
 
 - ``raw_marketo/leads``: bulk lead exports by ``updatedAt`` windows (<= 31 days) from the
-  bookmark; a 1035 falls back to the documented full ``createdAt`` sweep (see
-  ``orchestration.marketo.bulk``).
+  bookmark; a 1035 falls back to one ``createdAt`` sweep of the history, then to new leads,
+  leads named by lead-change activities and a rolling re-sweep (``orchestration.marketo.bulk``).
 - ``raw_marketo/activities``: daily partitions, backfillable from the UI; a range runs as
-  one run (``BackfillPolicy.single_run``) with one bulk export per <= 31-day window.
+  one run (``BackfillPolicy.single_run``) with one bulk export per <= 31-day window. Each
+  partition's materialization carries its own figures (rows, the export it came from, its
+  share of that export's bytes and API calls); the run's totals are the ``run_*`` entries.
 - ``raw_marketo/programs``: Asset API paging from the high-water mark (minus a day).
 - ``raw_marketo/activity_types``: a snapshot of the type catalogue per run (Marketo gives
   types no update time; staging keeps the newest snapshot).
@@ -23,7 +25,8 @@ longer than it writes. On DuckDB its writes queue on the warehouse file lock ins
 
 import datetime as dt
 import tempfile
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import dagster as dg
@@ -32,6 +35,7 @@ import pyarrow as pa
 from orchestration.extract.publish import publish_arrow_table
 from orchestration.marketo import SWEEP_FALLBACK, ExportJobRunner, ExportResult, MarketoClient
 from orchestration.marketo.arrow import records_table, to_timestamps
+from orchestration.marketo.windows import parse_ts
 from orchestration.resources.marketo import MarketoResource, WarehouseStateStore
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import DATA_DIR, Settings
@@ -55,6 +59,54 @@ ACTIVITY_TYPES = dg.AssetKey([RAW_SCHEMA, "activity_types"])
 EXPORT_TIMESTAMPS = ("createdAt", "updatedAt", "activityDate")
 
 
+LEAD_CHANGES_CHECK = "lead_changes_covered"
+
+
+def lead_changes_check(
+    status: dict[str, Any] | None, now: dt.datetime, period: dt.timedelta
+) -> dg.AssetCheckResult:
+    """Whether raw_marketo.leads can be missing a lead change, and since when.
+
+    With the ``updatedAt`` filter nothing can be (the bookmark covers every change). Under the
+    1035 fallback a change Marketo logs no activity for is only read by the rolling re-sweep:
+    raw holds every change made before the start of the last complete pass, and a pass takes
+    one period, so that start is at most two periods old unless the re-sweep is falling behind
+    (export quota used up, failing runs, runs stopped)."""
+    severity = dg.AssetCheckSeverity.WARN
+    if status is None:
+        return dg.AssetCheckResult(
+            check_name=LEAD_CHANGES_CHECK,
+            passed=True,
+            severity=severity,
+            metadata={"mode": "updatedAt filter: every change is read by its update time"},
+        )
+    complete_before = parse_ts(status["complete_for_unlogged_changes_before"])
+    lag = now - complete_before
+    passed = lag <= 2 * period
+    text = (
+        "raw_marketo.leads (1035 fallback): changes Marketo logged as activities are read every run; "
+        f"changes it logged no activity for are complete up to {complete_before:%Y-%m-%d %H:%M} UTC"
+    )
+    if not passed:
+        text += (
+            f", {lag.days} days ago, more than twice MARKETO_LEADS_RESWEEP_DAYS={period.days}: the re-sweep "
+            "is behind (export quota used up by other exports, failing or paused runs); lead changes "
+            "without an activity after that date may be missing from raw"
+        )
+    return dg.AssetCheckResult(
+        check_name=LEAD_CHANGES_CHECK,
+        passed=passed,
+        severity=severity,
+        description=text,
+        metadata={
+            "mode": "1035 fallback: createdAt windows, lead-change activities, rolling re-sweep",
+            "complete_for_unlogged_changes_before": complete_before.isoformat(),
+            "days_since": round(lag / dt.timedelta(days=1), 2),
+            "resweep_period_days": round(period / dt.timedelta(days=1), 3),
+        },
+    )
+
+
 def activities_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     """Daily from MARKETO_ACTIVITIES_START_DATE (default 2025-01-01), UTC."""
     return dg.DailyPartitionsDefinition(start_date=settings.marketo_activities_start_date, timezone="UTC")
@@ -76,7 +128,8 @@ class ExtractionStats:
 
     def add_export(self, result: ExportResult, load: LoadResult) -> None:
         self.windows.append(result.window.key)
-        self.export_ids.append(result.export_id)
+        if result.export_id:  # a REST re-read of changed leads has none
+            self.export_ids.append(result.export_id)
         self.bytes_downloaded += result.file_size
         self.download_resumes += result.download_resumed
         self.job_attempts += result.attempts
@@ -112,6 +165,65 @@ class ExtractionStats:
             )
         meta.update(extra)
         return meta
+
+
+def apportion(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (all equal when they sum to 0), in whole
+    numbers that add up to ``total`` exactly (largest remainders get the odd units)."""
+    if not weights:
+        return []
+    if sum(weights) <= 0:
+        weights = [1] * len(weights)
+    exact = [total * w / sum(weights) for w in weights]
+    shares = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (shares[i] - exact[i], i))
+    for i in by_remainder[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+@dataclass
+class PartitionFigures:
+    """Each daily activities partition's own figures in a run over a range.
+
+    An export window (<= 31 days) serves several partitions: a partition gets its own rows
+    (by ``activityDate``), the id of the export they came from, and its share of that export's
+    bytes and of the API calls spent on it, in proportion to its rows; the shares of a window
+    add up to the window's figures, and the partitions' to the run's totals."""
+
+    client: MarketoClient
+    partition_keys: list[str]
+    calls_mark: int = 0
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.calls_mark = self.client.calls_used
+        self.figures = {
+            key: {"rows_landed": 0, "export_ids": [], "bytes_downloaded": 0, "api_calls_used": 0}
+            for key in self.partition_keys
+        }
+
+    def add(self, result: ExportResult) -> None:
+        calls, self.calls_mark = self.client.calls_used - self.calls_mark, self.client.calls_used
+        keys = [
+            k
+            for k in self.partition_keys
+            if result.window.contains(dt.datetime.fromisoformat(k).replace(tzinfo=dt.UTC))
+        ]
+        days = Counter(value[:10] for value in result.table.column("activityDate").to_pylist() if value)
+        rows = [days.get(k, 0) for k in keys]
+        for key, n, size, used in zip(
+            keys, rows, apportion(result.file_size, rows), apportion(calls, rows), strict=True
+        ):
+            part = self.figures[key]
+            part["rows_landed"] += n
+            part["export_ids"].append(result.export_id)
+            part["bytes_downloaded"] += size
+            part["api_calls_used"] += used
+
+    def metadata(self, key: str) -> dict[str, Any]:
+        part = self.figures[key]
+        return {**part, "export_ids": dg.MetadataValue.json(part["export_ids"])}
 
 
 @dataclass
@@ -157,15 +269,30 @@ class MarketoRun:
         )
 
     def export(
-        self, entity: str, *, state_key: str, start: dt.datetime, end: dt.datetime | None, cursor_column: str
+        self,
+        entity: str,
+        *,
+        state_key: str,
+        start: dt.datetime,
+        end: dt.datetime | None,
+        cursor_column: str,
+        partitions: PartitionFigures | None = None,
+        **runner_options: Any,
     ) -> ExportJobRunner:
         """Publish every window of a bulk export and commit its bookmark only after the publish."""
         with tempfile.TemporaryDirectory(prefix=f"marketo-{entity}-") as work_dir:
             runner = ExportJobRunner(
-                self.client, self.state_store(), entity=entity, state_key=state_key, work_dir=work_dir
+                self.client,
+                self.state_store(),
+                entity=entity,
+                state_key=state_key,
+                work_dir=work_dir,
+                **runner_options,
             )
             for result in runner.run(start, end):
                 self._publish_export(runner, entity, result, cursor_column)
+                if partitions is not None:
+                    partitions.add(result)
         return runner
 
     def _publish_export(
@@ -176,7 +303,7 @@ class MarketoRun:
             to_timestamps(result.table, EXPORT_TIMESTAMPS),
             key_columns=(runner.key_column,),
             cursor_column=cursor_column,
-            export_id=result.export_id,
+            export_id=result.batch_label,
         )
         runner.commit(result)
         self.stats.add_export(result, load)
@@ -185,7 +312,7 @@ class MarketoRun:
                 f"{table_name}: lead updatedAt filter unsupported (1035), createdAt sweep"
             )
         self.context.log.info(
-            f"{table_name} {result.window.key}: export {result.export_id}, {load.rows_landed} rows, "
+            f"{table_name} {result.window.key}: {result.batch_label}, {load.rows_landed} rows, "
             f"{load.rows_inserted} new"
         )
 
@@ -213,17 +340,46 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         LEADS,
         "Marketo leads (people), bulk-exported by `updatedAt` windows of at most 31 days since the "
         "bookmark kept in `raw_marketo._state`; append-only raw copy with load metadata (PII).",
+        check_specs=[
+            dg.AssetCheckSpec(
+                LEAD_CHANGES_CHECK,
+                asset=LEADS,
+                description=(
+                    "No lead change can be missing from raw for long: with Marketo's updatedAt filter "
+                    "none can; under the 1035 fallback, changes Marketo logs no activity for wait for the "
+                    "rolling re-sweep, and this warns when it is more than two MARKETO_LEADS_RESWEEP_DAYS "
+                    "periods behind."
+                ),
+            )
+        ],
     )
     def leads(
         context: dg.AssetExecutionContext, marketo: MarketoResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         run = MarketoRun.start(context, marketo, warehouse)
+        history_start = marketo.history_start_at()
         runner = run.export(
-            "leads", state_key="leads", start=marketo.history_start_at(), end=None, cursor_column="updatedAt"
+            "leads",
+            state_key="leads",
+            start=history_start,
+            end=None,
+            cursor_column="updatedAt",
+            lead_history_start=history_start,
+            resweep_period=dt.timedelta(days=marketo.leads_resweep_days),
         )
+        status = runner.fallback_status()
         bookmark = runner.bookmark
+        extra: dict[str, Any] = {"bookmark": bookmark.isoformat() if bookmark else "none"}
+        if status:
+            # The 1035 fallback: say up to when raw holds every change, logged as an activity or not.
+            extra.update({f"fallback_{k}": v for k, v in status.items()})
+            extra["fallback_lead_change_activity_types"] = dg.MetadataValue.json(
+                status["lead_change_activity_types"]
+            )
+        period = dt.timedelta(days=marketo.leads_resweep_days)
         return dg.MaterializeResult(
-            metadata=run.stats.metadata(bookmark=bookmark.isoformat() if bookmark else "none")
+            metadata=run.stats.metadata(**extra),
+            check_results=[lead_changes_check(status, dt.datetime.now(dt.UTC), period)],
         )
 
     @marketo_asset(
@@ -243,13 +399,26 @@ def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         end = window.end.astimezone(dt.UTC)
         # One state entry per partition range: a failed run of the same range resumes its exports.
         state_key = f"activities:{start:%Y-%m-%d}/{end:%Y-%m-%d}"
-        run.export("activities", state_key=state_key, start=start, end=end, cursor_column="activityDate")
+        partitions = PartitionFigures(run.client, list(context.partition_keys))
+        run.export(
+            "activities",
+            state_key=state_key,
+            start=start,
+            end=end,
+            cursor_column="activityDate",
+            partitions=partitions,
+        )
         # The range is in the warehouse: forget it, so that materializing it again re-extracts it.
         run.state_store().put(state_key, {"bookmark": None, "jobs": {}, "sweep": None})
+        for key in partitions.partition_keys:
+            context.add_asset_metadata(partitions.metadata(key), partition_key=key)
+        # On every partition of the run, named as the run's: its totals, never one partition's.
+        totals = {f"run_{k}": v for k, v in run.stats.metadata().items()}
         return dg.MaterializeResult(
-            metadata=run.stats.metadata(
-                partition_range=f"{context.partition_key_range.start}..{context.partition_key_range.end}"
-            )
+            metadata={
+                **totals,
+                "partition_range": f"{context.partition_key_range.start}..{context.partition_key_range.end}",
+            }
         )
 
     @marketo_asset(

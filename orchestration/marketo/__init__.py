@@ -3,7 +3,7 @@
 Plain Python (no Dagster imports), so it can be tested against the sandbox on its own.
 """
 
-from .bulk import DEFAULT_LEAD_HISTORY_START, ExportJobRunner
+from .bulk import DEFAULT_LEAD_HISTORY_START, DEFAULT_RESWEEP_PERIOD, ExportJobRunner
 from .client import DownloadResult, MarketoClient
 from .csv_reader import CsvBatchReader, CsvFormatError, read_csv_table
 from .errors import (
@@ -23,12 +23,22 @@ from .errors import (
     MarketoTokenExpired,
     MarketoUnsupportedFilter,
 )
-from .export_file import SWEEP_FALLBACK, ExportResult
+from .export_file import (
+    CHANGES_FALLBACK,
+    CREATED_FALLBACK,
+    RESWEEP_FALLBACK,
+    SWEEP_FALLBACK,
+    ExportResult,
+)
 from .state import FileStateStore, InMemoryStateStore, StateStore
 from .windows import Window, split_windows
 
 __all__ = [
+    "CHANGES_FALLBACK",
+    "CREATED_FALLBACK",
     "DEFAULT_LEAD_HISTORY_START",
+    "DEFAULT_RESWEEP_PERIOD",
+    "RESWEEP_FALLBACK",
     "SWEEP_FALLBACK",
     "CsvBatchReader",
     "CsvFormatError",

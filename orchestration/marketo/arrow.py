@@ -24,25 +24,27 @@ def to_timestamps(table: pa.Table, columns: Iterable[str]) -> pa.Table:
     return table
 
 
+def marketo_string(value: Any) -> str | None:
+    """A REST value as the bulk CSV writes it: nested values as JSON, booleans lowercase."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def string_table(records: list[dict[str, Any]], columns: Iterable[str]) -> pa.Table:
+    """REST records as a table of strings with exactly ``columns`` (Marketo omits null fields)."""
+    return pa.table(
+        {name: pa.array([marketo_string(r.get(name)) for r in records], type=pa.string()) for name in columns}
+    )
+
+
 def records_table(records: list[dict[str, Any]], timestamp_columns: tuple[str, ...]) -> pa.Table:
     """REST records to strings (nested values as JSON), timestamps typed; columns in first-seen order."""
     columns: dict[str, None] = {}
     for record in records:
         columns.update(dict.fromkeys(record))
-    data = {
-        name: [
-            None
-            if (v := r.get(name)) is None
-            else v
-            if isinstance(v, str)
-            else json.dumps(v, ensure_ascii=False, sort_keys=True)
-            if isinstance(v, dict | list)
-            else str(v).lower()
-            if isinstance(v, bool)
-            else str(v)
-            for r in records
-        ]
-        for name in columns
-    }
-    table = pa.table({name: pa.array(values, type=pa.string()) for name, values in data.items()})
-    return to_timestamps(table, timestamp_columns)
+    return to_timestamps(string_table(records, columns), timestamp_columns)

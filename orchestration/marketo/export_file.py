@@ -12,7 +12,11 @@ from .client import MarketoClient
 from .csv_reader import CsvBatchReader
 from .windows import Window, iso, parse_ts
 
-SWEEP_FALLBACK = "createdAt_full_sweep"
+# How a lead row was obtained under the 1035 fallback (``orchestration.marketo.bulk``).
+SWEEP_FALLBACK = "createdAt_full_sweep"  # the one full sweep
+CREATED_FALLBACK = "createdAt_new_leads"  # createdAt windows since the sweep
+CHANGES_FALLBACK = "lead_change_activities"  # leads re-read by id after a lead-change activity
+RESWEEP_FALLBACK = "createdAt_resweep"  # the rolling re-sweep
 
 
 @dataclass
@@ -32,6 +36,11 @@ class ExportResult:
     target_window: Window | None = None  # during a sweep: the updatedAt range being extracted
     _commit: tuple[str, str] = field(default=("window", ""), repr=False)
     committed: bool = False
+
+    @property
+    def batch_label(self) -> str:
+        """What names the batch in ``_batch_id``: the export id, or the REST re-read and its end."""
+        return self.export_id or f"{self.fallback or self.filter_field}:{iso(self.window.end)}"
 
     @property
     def metadata(self) -> dict[str, Any]:

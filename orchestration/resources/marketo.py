@@ -17,6 +17,7 @@ import dagster as dg
 from orchestration.marketo import MarketoClient
 from orchestration.settings import (
     DEFAULT_MARKETO_HISTORY_START,
+    DEFAULT_MARKETO_LEADS_RESWEEP_DAYS,
     DEFAULT_MARKETO_POLL_INTERVAL_S,
     DEFAULT_MARKETO_RATE_LIMIT_CALLS,
     MARKETO_VARIABLES,
@@ -46,6 +47,8 @@ class MarketoResource(dg.ConfigurableResource):
     rate_limit_calls: int = DEFAULT_MARKETO_RATE_LIMIT_CALLS
     # Leads: where the first extraction starts (no bookmark yet). Set it to the subscription's start.
     history_start: str = DEFAULT_MARKETO_HISTORY_START
+    # Leads under the 1035 fallback: the whole history is re-exported once per this many days.
+    leads_resweep_days: float = DEFAULT_MARKETO_LEADS_RESWEEP_DAYS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketoResource:
@@ -62,6 +65,7 @@ class MarketoResource(dg.ConfigurableResource):
             poll_interval_s=settings.marketo_poll_interval_s,
             rate_limit_calls=settings.marketo_rate_limit_calls,
             history_start=settings.marketo_history_start,
+            leads_resweep_days=settings.marketo_leads_resweep_days,
         )
 
     @classmethod

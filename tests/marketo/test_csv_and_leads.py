@@ -234,7 +234,10 @@ def test_1035_falls_back_to_a_full_created_at_sweep_without_losing_updates(sandb
     assert all(r.filter_field == "createdAt" for r in results)
     assert len(results) == math.ceil((end - history) / timedelta(days=31))
     assert "full createdAt sweep" in caplog.text
-    assert store.get("leads") == {"bookmark": iso(end), "jobs": {}, "sweep": None}
+    state = store.get("leads")
+    assert (state["bookmark"], state["jobs"], state["sweep"]) == (iso(end), {}, None)
+    # the 1035 is remembered: later runs read only new leads and changed leads
+    assert state["fallback"]["created_through"] == state["fallback"]["changes_since"] == iso(end)
     assert sandbox.stats.errors_by_code["1035"] == 1
 
 

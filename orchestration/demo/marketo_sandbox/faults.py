@@ -7,7 +7,9 @@ on ``handle.faults`` / ``handle.config`` and the next request sees it. Counters
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # Values that are valid CSV but hard to parse: each is written to the file quoted,
 # with doubled quotes, exactly as Marketo does.
@@ -59,6 +61,10 @@ class Faults:
     # Line terminator of export files: "\r\n" serves CRLF files (one of the spec's CSV edge
     # cases); values with embedded newlines keep theirs.
     csv_line_terminator: str = "\n"
+    # Once this many export files were downloaded, every API call answers ``fail_code`` (603
+    # access denied: fatal, never retried) until cleared: a run that dies after some windows.
+    fail_after_downloads: int | None = None
+    fail_code: str = "603"
     # Arbitrary error codes returned by the next API calls, one per call, in order
     # (e.g. ["603"], ["609"], ["604", "713"]).
     next_errors: list[str] = field(default_factory=list)
@@ -73,7 +79,10 @@ class SandboxConfig:
     rate_limit_window_s: float = 20.0
     max_concurrent_calls: int = 10
     daily_quota: int = 50_000
+    # Bytes of export files per day; the day is Marketo's quota day (midnight US Central).
     export_daily_quota_bytes: int = 500 * 1024 * 1024
+    # The sandbox's wall clock (aware UTC), for the quota day and lead updates; None: real time.
+    clock: Callable[[], datetime] | None = None
     max_processing_jobs: int = 2
     max_queued_jobs: int = 10  # inclusive of the processing ones, as Marketo counts them
     # Job clock: a job moves one state (Queued -> Processing -> Completed) after this many

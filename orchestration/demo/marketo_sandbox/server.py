@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from .data import SandboxData, fmt, parse_ts
 from .faults import NASTY_VALUES, Faults, SandboxConfig
@@ -40,6 +41,9 @@ ACTIVITY_COLUMNS = (
 )
 FINISHED = ("Completed", "Failed", "Cancelled", "Canceled")
 NO_ASSETS = "No assets found for the given search criteria."
+# Marketo's daily quotas (API calls, export bytes) reset at midnight US Central.
+QUOTA_TIMEZONE = ZoneInfo("America/Chicago")
+CHANGE_DATA_VALUE = 13
 NASTY_EVERY = 5  # every 5th row of a file (index 0, 5, 10, ...) carries a nasty value when faults.nasty_csv
 
 
@@ -71,6 +75,7 @@ class PlainResponse(Exception):
 class SandboxStats:
     api_calls: int = 0  # REST/bulk calls received (identity excluded)
     counted_calls: int = 0  # successful calls, the ones that count against quota and rate limit
+    calls_by_day: Counter = field(default_factory=Counter)  # quota day (US Central date) -> counted calls
     calls_by_path: Counter = field(default_factory=Counter)
     errors_by_code: Counter = field(default_factory=Counter)
     concurrent: int = 0
@@ -91,7 +96,9 @@ class SandboxStats:
     downloads: int = 0
     range_downloads: int = 0
     truncated_downloads: int = 0
-    export_bytes_used: int = 0
+    export_bytes_used: int = 0  # every export file ever produced (all days)
+    # Quota day (US Central date, ISO) -> bytes of export files produced that day.
+    export_bytes_by_day: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -257,7 +264,15 @@ class MarketoSandbox:
                 "502": "Bad Gateway",
             }
             raise ApiError(code, messages.get(code, f"Injected error {code}"))
-        if self.faults.daily_quota_exhausted or self.stats.counted_calls >= self.config.daily_quota:
+        stop_after = self.faults.fail_after_downloads
+        if stop_after is not None and self.stats.downloads >= stop_after:
+            raise ApiError(
+                self.faults.fail_code, f"Injected error {self.faults.fail_code} after {stop_after} downloads"
+            )
+        if (
+            self.faults.daily_quota_exhausted
+            or self.stats.calls_by_day[self.quota_day()] >= self.config.daily_quota
+        ):
             raise ApiError("607", "Daily quota reached")
         if self.faults.rate_limit_next_calls > 0:
             self.faults.rate_limit_next_calls -= 1
@@ -275,7 +290,65 @@ class MarketoSandbox:
     def count_success(self) -> None:
         with self.lock:
             self.stats.counted_calls += 1
+            self.stats.calls_by_day[self.quota_day()] += 1
             self.rate_window.append(time.monotonic())
+
+    def now(self) -> datetime:
+        return self.config.clock() if self.config.clock else datetime.now(UTC)
+
+    def quota_day(self) -> str:
+        """The Marketo quota day now: the US Central date (the quotas reset at its midnight)."""
+        return self.now().astimezone(QUOTA_TIMEZONE).date().isoformat()
+
+    def export_bytes_today(self) -> int:
+        with self.lock:
+            return self.stats.export_bytes_by_day[self.quota_day()]
+
+    def export_quota_used_up(self) -> bool:
+        return self.faults.export_quota_exhausted or (
+            self.export_bytes_today() >= self.config.export_daily_quota_bytes
+        )
+
+    def update_lead(
+        self, lead_id: int, changes: dict[str, Any], *, at: datetime | None = None, log_activity: bool = True
+    ) -> dict[str, Any]:
+        """Change a lead's fields as Marketo would: ``updatedAt`` moves to ``at`` (default now) and
+        each changed field logs a "Change Data Value" activity, unless ``log_activity`` is false
+        (a change Marketo records no activity for, e.g. a field with change logging off)."""
+        with self.lock:
+            lead = self.leads_by_id[lead_id]
+            when = fmt(at or self.now())
+            for name, value in changes.items():
+                if name not in lead or name in ("id", "createdAt", "updatedAt"):
+                    raise ValueError(f"sandbox lead {lead_id}: {name!r} is not a changeable lead field")
+                old, lead[name] = lead[name], value
+                if log_activity and old != value:
+                    self._log_activity(lead_id, when, name, old, value)
+            lead["updatedAt"] = max(lead["updatedAt"], when)
+            return dict(lead)
+
+    def _log_activity(self, lead_id: int, when: str, name: str, old: Any, new: Any) -> None:
+        acts = self.data.activities
+        act_id = max((a["id"] for a in acts), default=0) + 1
+        activity = {
+            "id": act_id,
+            "marketoGUID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"sandbox-change-{act_id}")),
+            "leadId": lead_id,
+            "activityDate": when,
+            "activityTypeId": CHANGE_DATA_VALUE,
+            "campaignId": None,
+            "primaryAttributeValueId": None,
+            "primaryAttributeValue": name,
+            "attributes": {
+                "New Value": _csv_value(new),
+                "Old Value": _csv_value(old),
+                "Reason": "API update",
+            },
+        }
+        position = len(acts)
+        while position and acts[position - 1]["activityDate"] > when:  # keep (activityDate, id) order
+            position -= 1
+        acts.insert(position, activity)
 
     def next_request_id(self) -> str:
         with self.lock:
@@ -393,9 +466,7 @@ class MarketoSandbox:
 
     # ---------------------------------------------------------------- bulk
     def create_job(self, entity: str, client_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        if self.faults.export_quota_exhausted or (
-            self.stats.export_bytes_used >= self.config.export_daily_quota_bytes
-        ):
+        if self.export_quota_used_up():
             raise ApiError("1029", "Export daily quota exceeded")
         fmt_name = body.get("format", "CSV")
         if fmt_name != "CSV":
@@ -476,9 +547,7 @@ class MarketoSandbox:
                 raise ApiError("1029", "Job already queued")
             if job.status != "Created":
                 raise ApiError("1003", f"Export job is {job.status} and cannot be enqueued")
-            if self.faults.export_quota_exhausted or (
-                self.stats.export_bytes_used >= self.config.export_daily_quota_bytes
-            ):
+            if self.export_quota_used_up():
                 raise ApiError("1029", "Export daily quota exceeded")
             if self.faults.queue_full_next_enqueues > 0:
                 self.faults.queue_full_next_enqueues -= 1
@@ -581,6 +650,7 @@ class MarketoSandbox:
         job.file, job.num_records = self.render_file(job)
         job.checksum = "sha256:" + hashlib.sha256(job.file).hexdigest()
         self.stats.export_bytes_used += len(job.file)
+        self.stats.export_bytes_by_day[self.quota_day()] += len(job.file)
         job.status = "Completed"
         if self.faults.file_gone_next_jobs > 0:
             self.faults.file_gone_next_jobs -= 1
