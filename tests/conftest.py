@@ -25,8 +25,8 @@ os.environ["PLATFORM_DATA_DIR"] = os.path.join(_TEST_DATA, "data")
 os.environ["DBT_TARGET_PATH"] = os.path.join(_TEST_DATA, "dbt-target")
 os.environ["DBT_LOG_PATH"] = os.path.join(_TEST_DATA, "dbt-logs")
 os.environ.pop("QUALITY_DATA_DOCS_DIR", None)
-# The dbt metadata fetch (16-40 s a build) is proven once, in tests/pipeline/test_build_outputs.py,
-# which turns it back on; every other build in the suite leaves it out.
+# The dbt metadata fetch (16-40 s a build) is proven once, on tests/pipeline/test_end_to_end.py's
+# SQLite build, which turns it back on; every other build in the suite leaves it out.
 os.environ["DBT_FETCH_METADATA"] = "false"
 # Start from the manifest `make prepare` parsed (tests that need a fresh one parse again).
 _PREPARED = os.path.join(os.path.dirname(__file__), os.pardir, "dbt_project", "target")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.xdist_units import unit_of
+from pathlib import Path
+
+from tests.xdist_units import WEIGHT, unit_of
 
 
 def test_files_sharing_a_fixture_are_one_unit_and_the_rest_one_unit_per_file() -> None:
@@ -14,3 +16,13 @@ def test_files_sharing_a_fixture_are_one_unit_and_the_rest_one_unit_per_file() -
     own = "tests/marts/test_price_elasticity_recovers_generator.py"
     assert unit_of(f"{own}::test_v") == own
     assert unit_of("tests/pipeline/test_end_to_end.py::test_u") == "tests/pipeline/test_end_to_end.py"
+    day = "tests/pipeline/test_a_day_of_changes.py"
+    assert unit_of(f"{day}::test_t") == day
+
+
+def test_every_weighed_unit_is_a_file_or_directory_of_the_suite() -> None:
+    # A renamed or deleted module left in WEIGHT weighs nothing, and its successor runs unweighed.
+    root = Path(__file__).resolve().parent.parent
+    stale = [unit for unit in WEIGHT if not (root / unit).exists()]
+    assert stale == []
+    assert all(unit.endswith("/") == (root / unit).is_dir() for unit in WEIGHT)

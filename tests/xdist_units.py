@@ -29,17 +29,18 @@ SHARED = (
 OWN_UNIT = ("tests/marts/test_price_elasticity_recovers_generator.py",)
 
 # Seconds per unit, from one `pytest -n 2 --dist loadfile --durations=0` run on 2026-12-02
-# (a loaded machine: 132 worker-minutes in all; only the order matters).
+# (a loaded machine: 132 worker-minutes in all; only the order matters). test_end_to_end.py
+# (which took over test_build_outputs.py's build) and test_a_day_of_changes.py (which took over
+# test_incremental.py's and test_deletes.py's builds): the replaced modules' figures scaled by
+# the ratio after/before of `pytest -p no:xdist` runs of the old and new modules, 2026-12-03.
 WEIGHT = {
     "tests/bigquery/": 1750,
     "tests/quality/": 880,
-    "tests/pipeline/test_end_to_end.py": 720,
+    "tests/pipeline/test_end_to_end.py": 730,
     "tests/marts/": 650,
     "tests/marketo/test_marketo_pipeline.py": 650,
+    "tests/pipeline/test_a_day_of_changes.py": 475,
     "tests/benchmarks/test_benchmark_smoke.py": 445,
-    "tests/reliability/test_deletes.py": 420,
-    "tests/pipeline/test_incremental.py": 375,
-    "tests/pipeline/test_build_outputs.py": 270,
     "tests/reliability/test_secrets.py": 255,
     "tests/reliability/test_lgpd.py": 175,
     "tests/cdc/": 150,
