@@ -26,6 +26,8 @@ import pytest
 from orchestration.settings import load_settings
 from tests.pipeline.conftest import AS_OF_DATE, PipelineHarness, make_harness
 
+# Under these names: dbt's views name their relations by the DuckDB file's catalog
+# (``warehouse.staging...``), so a copy under another name would break them.
 FILES = ("ops.db", "warehouse.duckdb")
 
 
@@ -53,6 +55,9 @@ class BuiltDemo:
         directory.mkdir(parents=True, exist_ok=True)
         for name in FILES:
             shutil.copy(self.directory / name, directory / name)
+        wal = self.directory / "warehouse.duckdb.wal"  # none once DuckDB checkpointed on close
+        if wal.exists():
+            shutil.copy(wal, directory / wal.name)
         ops_url = f"sqlite:///{directory / 'ops.db'}"
         duckdb_path = directory / "warehouse.duckdb"
         monkeypatch.setenv("OPS_DATABASE_URL", ops_url)

@@ -1,6 +1,7 @@
 """A day of changes in the operational database reaches the warehouse through one hourly run.
 
-The tiny SQLite demo is fully built once; then the source moves a day forward
+The tiny SQLite demo after its first daily build (a copy of the run's shared build,
+tests/built_demo.py); then the source moves a day forward
 (``advance(days=1)``: new orders, lines, prices and customers, updates to older rows) and,
 in the same source, an order with its lines and a customer row are hard-deleted and another
 customer soft-deleted; one ``hourly_incremental`` run picks all of it up, and a second one
@@ -34,7 +35,7 @@ from orchestration.demo.generator.api import AdvanceSummary
 from orchestration.lifecycle import deletes
 from orchestration.resources.dbt import dbt_target_dir
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
-from tests.pipeline.conftest import AS_OF_DATE, PipelineHarness, make_harness
+from tests.pipeline.conftest import AS_OF_DATE, PipelineHarness
 
 pytestmark = pytest.mark.slow
 
@@ -148,12 +149,12 @@ def _copy_warehouse(path: Path, to_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DayOfChanges]:
+def day(tiny_demo_daily, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DayOfChanges]:
     work_dir = tmp_path_factory.mktemp("a_day_of_changes")
     with pytest.MonkeyPatch.context() as mp:
-        harness = make_harness(f"sqlite:///{work_dir / 'ops.db'}", work_dir, mp)
+        # The first daily build is the run's shared one (tests/built_demo.py), copied.
+        harness = tiny_demo_daily.copy_to(work_dir, mp)
         mp.setenv("DBT_KEEP_INVOCATION_DIRS", "1")
-        harness.run("daily_full_build")
         with harness.warehouse() as con:
             versions_before = {t: _raw_versions(con, t) for t in VERSIONED}
             loaded_before = dict(con.execute("select id, _loaded_at from raw_ops.orders").fetchall())
