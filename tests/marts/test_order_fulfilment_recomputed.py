@@ -18,6 +18,7 @@ import yaml
 
 from orchestration.settings import DBT_PROJECT_DIR
 from tests.marts.built import Built, close, rows
+from tests.pipeline.conftest import AS_OF_DATE
 
 pytestmark = pytest.mark.slow
 
@@ -232,3 +233,25 @@ def test_order_fulfilment_monthly_recomputed_from_source(built: Built) -> None:
             stages.count("shipped") + stages.count("delivered"),
             stages.count("not_observed"),
         ], key
+
+
+def test_customer_360_delivery_experience_recomputed_from_source(built: Built) -> None:
+    end = dt.datetime.fromisoformat(AS_OF_DATE) + dt.timedelta(days=1)
+    by_customer: dict[int, list[dict]] = defaultdict(list)
+    for exp in _expected_fulfilment(built).values():
+        if exp["placed_at"] < end and exp["delivered_at"] is not None:
+            by_customer[exp["customer_id"]].append(exp)
+    with built.marts() as con:
+        mart = {
+            r[0]: r[1:]
+            for r in rows(
+                con,
+                "select customer_id, delivered_orders, late_orders, avg_days_to_delivery from marts.customer_360",
+            )
+        }
+    assert by_customer and set(by_customer) <= set(mart)
+    for customer, (delivered, late, avg) in mart.items():
+        orders = by_customer.get(customer, [])
+        days = [round(o["days_to_delivery"], 2) for o in orders]
+        assert (delivered, late) == (len(orders), sum(1 for o in orders if not o["is_on_time"])), customer
+        assert close(avg, sum(days) / len(days) if days else None, 1e-2), customer
