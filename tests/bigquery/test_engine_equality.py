@@ -198,6 +198,8 @@ EMULATOR_DECIMAL_ROUNDING = {
     "inventory_optimisation": dict.fromkeys(
         ("mean_daily_demand", "daily_demand_stddev", "days_of_cover"), _THREE_DECIMALS
     ),
+    # a FLOAT64 quotient of two counts cast by ratio(), like the CLV rates
+    "order_fulfilment_monthly": {"on_time_rate": _THREE_DECIMALS},
 }
 
 

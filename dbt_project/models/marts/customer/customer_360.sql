@@ -4,6 +4,9 @@
     var('as_of_date'). Revenue = sum of order-line net amounts, cancelled orders excluded.
     The next order is predicted from the customer's own rhythm: the last order date plus the
     average gap between its first and last orders (rounded to whole days; two orders needed).
+    Delivery experience comes from order_fulfilment: orders placed up to the as-of date whose
+    delivery was observed (see its precision note), their mean days to delivery, and the late
+    ones (delivered after the region's promise).
     Contact PII (e-mail, phone, contact person) is deliberately left in dim_customers.
 #}
 with
@@ -35,6 +38,17 @@ churn as (
 
 top_categories as (
     select * from {{ ref('int_customer_top_categories') }}
+),
+
+deliveries as (
+    select
+        customer_id,
+        sum(case when is_delivered then 1 else 0 end) as delivered_orders,
+        sum(case when not is_on_time then 1 else 0 end) as late_orders,
+        avg(days_to_delivery) as avg_days_to_delivery
+    from {{ ref('order_fulfilment') }}
+    where placed_at < {{ end_of_day(as_of_date()) }}
+    group by customer_id
 ),
 
 marketing as (
@@ -81,6 +95,11 @@ final as (
         top_categories.top_category_name,
         top_categories.top_categories,
         top_categories.top_category_revenue_share,
+
+        -- delivery experience (observed deliveries; NULL average without one)
+        cast(coalesce(deliveries.delivered_orders, 0) as bigint) as delivered_orders,
+        cast(coalesce(deliveries.late_orders, 0) as bigint) as late_orders,
+        cast(round(deliveries.avg_days_to_delivery, 2) as decimal(18, 2)) as avg_days_to_delivery,
 
         -- RFM
         rfm.recency_score,
@@ -148,6 +167,8 @@ final as (
         on customers.customer_id = churn.customer_id
     left join top_categories
         on customers.customer_id = top_categories.customer_id
+    left join deliveries
+        on customers.customer_id = deliveries.customer_id
     left join marketing
         on customers.customer_id = marketing.customer_id
 )
