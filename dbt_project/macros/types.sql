@@ -11,6 +11,17 @@
     cast(round({{ expression }}, 4) as decimal(18,4))
 {%- endmacro %}
 
+{#
+    The mean of a DECIMAL column, rounded half away from zero at `scale` decimals, equal on
+    both engines. avg() cannot give that: DuckDB's avg of a DECIMAL is a DOUBLE (a mean of
+    17.435 is 17.43499..., which rounds to 17.43) while BigQuery's is an exact NUMERIC (17.44).
+    The sum of the values scaled to integers, divided by their count, lands exactly on a tie
+    in a DOUBLE too, so both engines round it the same way. NULL when no value is present.
+#}
+{% macro decimal_avg(expression, scale) -%}
+    (round({{ safe_divide('sum((' ~ expression ~ ') * ' ~ 10 ** scale ~ ')', 'count(' ~ expression ~ ')') }}) / {{ 10 ** scale }})
+{%- endmacro %}
+
 {# Start of the day after `date_expression`, as a TIMESTAMP: the exclusive end of that day. #}
 {% macro end_of_day(date_expression) -%}
     cast({{ dbt.dateadd('day', 1, date_expression) }} as timestamp)

@@ -37,7 +37,7 @@ stock as (
         min(snapshot_date) as period_start_date,
         max(snapshot_date) as period_end_date,
         avg(quantity_on_hand) as avg_quantity_on_hand,
-        avg(stock_value_at_cost) as avg_stock_value_at_cost,
+        {{ decimal_avg('stock_value_at_cost', 2) }} as avg_stock_value_at_cost,
         sum(case when is_out_of_stock then 1 else 0 end) as stockout_days,
         sum(case when is_below_reorder_point then 1 else 0 end) as below_reorder_point_days
     from inventory

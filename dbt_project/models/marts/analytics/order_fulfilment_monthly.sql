@@ -48,7 +48,7 @@ aggregated as (
         count(*) as orders_count,
         sum(case when is_delivered then 1 else 0 end) as delivered_orders_count,
         sum(case when is_on_time then 1 else 0 end) as on_time_orders_count,
-        avg(days_to_delivery) as avg_days_to_delivery,
+        {{ decimal_avg('days_to_delivery', 2) }} as avg_days_to_delivery,
         sum(case when is_cancelled then 1 else 0 end) as cancelled_orders_count,
         sum(case when cancelled_from_status = 'pending' then 1 else 0 end) as cancelled_from_pending_count,
         sum(case when cancelled_from_status = 'confirmed' then 1 else 0 end) as cancelled_from_confirmed_count,

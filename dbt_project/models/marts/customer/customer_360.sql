@@ -45,7 +45,7 @@ deliveries as (
         customer_id,
         sum(case when is_delivered then 1 else 0 end) as delivered_orders,
         sum(case when not is_on_time then 1 else 0 end) as late_orders,
-        avg(days_to_delivery) as avg_days_to_delivery
+        {{ decimal_avg('days_to_delivery', 2) }} as avg_days_to_delivery
     from {{ ref('order_fulfilment') }}
     where placed_at < {{ end_of_day(as_of_date()) }}
     group by customer_id
