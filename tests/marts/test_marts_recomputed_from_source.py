@@ -71,6 +71,33 @@ def test_inventory_snapshots_hold_only_fully_observed_days(built: Built) -> None
         assert (positions, stock) == (len(on_hand), sum(on_hand.values())), snapshot_date
 
 
+def test_inventory_movements_open_every_source_position_at_its_stock(built: Built) -> None:
+    """Cursor mode, one extraction: each source position is one opening movement from zero to
+    its stock, at its last_updated, read as an image."""
+    with built.source() as src:
+        expected = {
+            (i, p, w): (a, r, n, a + r, dt.datetime.fromisoformat(u))
+            for i, p, w, a, r, n, u in rows(
+                src,
+                "select id, product_id, warehouse_id, quantity_available, quantity_reserved, "
+                "quantity_incoming, last_updated from inventory",
+            )
+        }
+    with built.marts() as con:
+        movements = rows(
+            con,
+            "select inventory_id, product_id, warehouse_id, movement_sequence, movement_type, captured_by, "
+            "quantity_available_change, quantity_reserved_change, quantity_incoming_change, "
+            "quantity_on_hand_change, moved_at from marts.fact_inventory_movements",
+        )
+    assert {
+        (i, p, w): (a, r, n, h, moved)
+        for i, p, w, seq, kind, by, a, r, n, h, moved in movements
+        if (seq, kind, by) == (1, "opening", "extraction")
+    } == expected
+    assert len(movements) == len(expected)
+
+
 def test_inventory_turnover_keeps_sales_without_an_inventory_position(built: Built) -> None:
     with built.source() as src:
         _, on_hand = source_inventory(src)

@@ -1,6 +1,8 @@
 {#
     Daily inventory position per product x warehouse up to the as-of date: for each day, the
-    latest recorded version at the end of that day.
+    version in effect at the end of that day (stg_ops__inventory_versions.effective_at: the
+    commit time of a change event with change data capture, the cursor of an extracted
+    version), none once the position was removed.
 
     Days start when the picture is complete, never earlier. The raw table holds every extracted
     version, but nothing from before a position's first version: a position the first
@@ -22,6 +24,7 @@ first_versions as (
         inventory_id,
         min(last_updated_at) as first_updated_at
     from versions
+    where not is_removal
     group by inventory_id
 ),
 
@@ -36,9 +39,9 @@ observation as (
 ranged as (
     select
         versions.*,
-        lead(versions.last_updated_at) over (
+        lead(versions.effective_at) over (
             partition by versions.product_id, versions.warehouse_id
-            order by versions.last_updated_at, versions.loaded_at
+            order by versions.effective_at, versions.inventory_id, versions.version_sequence
         ) as superseded_at
     from versions
 ),
@@ -69,11 +72,13 @@ daily as (
         ranged.last_updated_at
     from observed_days
     inner join ranged
-        on ranged.last_updated_at < {{ end_of_day('observed_days.snapshot_date') }}
+        on ranged.effective_at < {{ end_of_day('observed_days.snapshot_date') }}
             and (
                 ranged.superseded_at is null
                 or ranged.superseded_at >= {{ end_of_day('observed_days.snapshot_date') }}
             )
+    -- a position removed (change data capture) holds no stock from its removal on
+    where not ranged.is_removal
 )
 
 select * from daily
