@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from orchestration.warehouse.bigquery_sql import BigQuerySql
 
 MAX_CLUSTERING_FIELDS = 4
+# Added to the ledger by the first positioned (CDC) batch only, as on DuckDB: a ledger fed only
+# by cursor loads keeps its seven columns.
+SOURCE_POSITION = "source_position"
 
 LEDGER_SCHEMA = (
     ("table_name", "STRING", "REQUIRED"),
@@ -54,6 +57,19 @@ def ledger_high_water_mark(sql: BigQuerySql, dataset: str, table: str) -> dt.dat
         return None
     rows = sql.rows(latest_mark_sql(sql.relation(dataset, LOAD_LEDGER)), {"table": table})
     return naive_utc(rows[0][0]) if rows else None
+
+
+def ledger_source_position(sql: BigQuerySql, dataset: str, table: str) -> str | None:
+    """The position the table's latest positioned (CDC) batch recorded, or None."""
+    ledger = sql.get_table(dataset, LOAD_LEDGER)
+    if ledger is None or SOURCE_POSITION not in {f.name for f in ledger.schema}:
+        return None
+    rows = sql.rows(
+        f"select {SOURCE_POSITION} from {sql.relation(dataset, LOAD_LEDGER)} where table_name = $table "
+        f"and {SOURCE_POSITION} is not null order by loaded_at desc limit 1",
+        {"table": table},
+    )
+    return rows[0][0] if rows else None
 
 
 # -- DDL (outside the transaction: BigQuery allows no DDL on permanent tables in one) -----
@@ -75,6 +91,12 @@ def ensure_ledger(clients: BigQueryClients, sql: BigQuerySql, dataset: str) -> s
     table.description = "Load ledger: one row per published batch, with the table's high-water mark."
     clients.client.create_table(table, exists_ok=True)
     return ledger
+
+
+def ensure_ledger_positions(clients: BigQueryClients, sql: BigQuerySql, ledger_ref: str) -> None:
+    """The ledger's source_position column, added before the first positioned batch's transaction."""
+    if SOURCE_POSITION not in {f.name for f in clients.client.get_table(ledger_ref).schema}:
+        evolve_raw_table(clients, sql, ledger_ref, [pa.field(SOURCE_POSITION, pa.string())], [])
 
 
 def create_raw_table(clients: BigQueryClients, table_ref: str, request: LoadRequest) -> None:
@@ -174,11 +196,15 @@ def publish_script(
   ))"""
     if request.mark_ceiling is not None:
         new_mark = f"least({new_mark}, {cursor_literal(request.mark_ceiling)})"
+    # Change data capture: the batch's end position commits with its rows (cdc/publish.py).
+    positioned = request.source_position is not None
+    position_column = f", {SOURCE_POSITION}" if positioned else ""
+    position_value = f",\n  {string_literal(request.source_position)}" if positioned else ""
     return f"""
 begin transaction;
 
 insert into {quote(ledger_ref)}
-  (table_name, batch_id, cursor_column, high_water_mark, rows_landed, rows_inserted, loaded_at)
+  (table_name, batch_id, cursor_column, high_water_mark, rows_landed, rows_inserted, loaded_at{position_column})
 select
   {table_name},
   {batch_id},
@@ -186,7 +212,7 @@ select
   {new_mark},
   (select count(*) from {quote(staging_ref)}),
   (select count(*) from {quote(staging_ref)} as s where {is_new}),
-  current_timestamp();
+  current_timestamp(){position_value};
 
 insert into {quote(raw_ref)} ({", ".join(quote(n) for n in names)}, _batch_id, _loaded_at)
 select {", ".join("s." + quote(n) for n in names)}, {batch_id}, current_timestamp()

@@ -56,7 +56,7 @@ STAGING_EXPIRATION = dt.timedelta(hours=12)
 class BigQueryWarehouse:
     kind = "bigquery"
     # Change data capture publishes into DuckDB only so far (orchestration/cdc/).
-    stores_source_positions = False
+    stores_source_positions = True
 
     def __init__(
         self,
@@ -160,8 +160,7 @@ class BigQueryWarehouse:
         return sorted(t.table_id for t in self._sql.list_tables(dataset))
 
     def source_position(self, dataset: str, table: str) -> str | None:
-        """Always None: no source positions are stored here (see ``stores_source_positions``)."""
-        return None
+        return bigquery_publish.ledger_source_position(self._sql, dataset, table)
 
     def rejected_keys(self, dataset: str, table: str) -> set[str]:
         """Source keys of ``table`` already quarantined in ``<dataset>._rejected_rows``."""
@@ -197,11 +196,6 @@ class BigQueryWarehouse:
         )
 
     def publish(self, request: LoadRequest) -> LoadResult:
-        if request.source_position is not None:
-            raise BigQueryLoadError(
-                f"{request.dataset}.{request.table}: mode cdc does not publish into BigQuery yet "
-                "(WAREHOUSE=bigquery); nothing was published"
-            )
         dataset, clients, sql = request.dataset, self.clients, self._sql
         raw_ref = self.table_ref(dataset, request.table)
         # Refuse incompatible drift before anything is created or written.
@@ -211,6 +205,8 @@ class BigQueryWarehouse:
         )
         bigquery_publish.ensure_dataset(clients, sql, dataset)
         ledger_ref = bigquery_publish.ensure_ledger(clients, sql, dataset)
+        if request.source_position is not None:
+            bigquery_publish.ensure_ledger_positions(clients, sql, ledger_ref)
         previous = self.high_water_mark(dataset, request.table)
         if existing is None:
             bigquery_publish.create_raw_table(clients, raw_ref, request)
