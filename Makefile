@@ -51,7 +51,7 @@ test: prepare
 	$(RUN) ruff format --check .
 	$(RUN) lint-imports
 	$(SQLFLUFF) lint --processes 2
-	$(RUN) pytest -n 2 --dist loadfile
+	$(RUN) pytest -n 2 --dist loadfile --durations=25
 
 ## Everything but the slow end-to-end tests.
 test-fast: prepare
