@@ -4,6 +4,7 @@ macros (dbt, the bigquery-emulator target) reading the change events back to the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -13,10 +14,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from orchestration.cdc.sync import sync_table
+from orchestration.demo import schema
+from orchestration.demo.generator import Scale, generate
 from orchestration.resources.dbt import dbt_env
-from orchestration.settings import DBT_PROJECT_DIR, load_settings
+from orchestration.settings import DBT_PROJECT_DIR, DEFAULT_SOURCES_FILE, load_settings
+from orchestration.sources import load_sources
 from orchestration.warehouse.bigquery_warehouse import BigQueryWarehouse
-from tests.cdc.helpers import LIVE_SQL, RAW, make_source, source_rows, sync
+from tests.cdc.helpers import LIVE_SQL, RAW, make_source, slot_prefix, source_rows, sync
 from tests.cdc.logical_postgres import database_on, logical_postgres
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
@@ -116,5 +121,89 @@ def test_a_slot_drained_into_bigquery_equals_the_source_exactly_once(
             6: ("pending", True),
             7: ("after truncate", False),
         }
+    finally:
+        engine.dispose()
+
+
+def _dbt_build(emulator, warehouse: BigQueryWarehouse, *select: str) -> None:
+    settings = load_settings({**emulator.environment(), "BIGQUERY_DATASET_PREFIX": warehouse.dataset_prefix})
+    done = subprocess.run(
+        [
+            "dbt", "build", "--select", *select, "--resource-type", "model",
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet",
+        ],
+        env={**os.environ, **dbt_env(settings), "DBT_TARGET_PATH": "target/cdc_bigquery"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_inventory_movements_from_the_change_stream_on_bigquery(
+    bigquery_emulator, warehouse: BigQueryWarehouse, source_url: str, tmp_path: Path
+):
+    """The demo schema's inventory in mode cdc, drained into BigQuery and modelled there: a
+    sale in one transaction, a deleted position; each position's movements sum to its stock."""
+    path = tmp_path / "sources.yml"
+    path.write_text(
+        DEFAULT_SOURCES_FILE.read_text().replace("  inventory:\n", "  inventory:\n    mode: cdc\n", 1)
+    )
+    sources = load_sources(path)
+    generate(source_url, Scale.named("tiny"), seed=11, end=dt.datetime(2026, 11, 30, 12))
+    engine = sa.create_engine(source_url)
+    inventory = schema.inventory
+
+    def drain(run: str):
+        return sync_table(
+            engine, warehouse, sources, "inventory", raw_schema=RAW, landing_dir=tmp_path / "landing",
+            batch_id=run, slot_prefix=slot_prefix(engine),
+        )  # fmt: skip
+
+    try:
+        drain("snapshot")
+        with engine.connect() as conn:
+            sold, gone = (
+                conn.execute(sa.select(inventory.c.id).order_by(inventory.c.id).limit(2)).scalars().all()
+            )
+        with engine.begin() as conn:
+            conn.execute(
+                inventory.update()
+                .where(inventory.c.id == sold)
+                .values(quantity_available=inventory.c.quantity_available - 2)
+            )
+            conn.execute(
+                inventory.update()
+                .where(inventory.c.id == sold)
+                .values(quantity_reserved=inventory.c.quantity_reserved + 1)
+            )
+        with engine.begin() as conn:
+            conn.execute(inventory.delete().where(inventory.c.id == gone))
+        assert drain("changes").changes == 3
+        _dbt_build(bigquery_emulator, warehouse, "stg_ops__inventory_versions", "fact_inventory_movements")
+
+        movements = warehouse.sql().relation("marts", "fact_inventory_movements")
+        summed = dict(
+            warehouse.sql().rows(
+                f"select inventory_id, sum(quantity_on_hand_change) from {movements} group by inventory_id"
+            )
+        )
+        with engine.connect() as conn:
+            source = dict(
+                conn.execute(
+                    sa.select(inventory.c.id, inventory.c.quantity_available + inventory.c.quantity_reserved)
+                ).all()
+            )
+        assert summed == {**source, gone: 0}
+        streamed = sorted(
+            tuple(row)
+            for row in warehouse.sql().rows(
+                f"select inventory_id, movement_type, quantity_available_change, quantity_reserved_change "
+                f"from {movements} where captured_by = 'change_stream'"
+            )
+        )
+        # both changes of the one transaction, each its own movement
+        assert [row for row in streamed if row[0] == sold] == sorted(
+            [(sold, "change", -2, 0), (sold, "change", 0, 1)]
+        )
+        assert [(key, kind) for key, kind, *_ in streamed if key == gone] == [(gone, "removal")]
     finally:
         engine.dispose()
