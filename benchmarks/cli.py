@@ -3,6 +3,7 @@
     python -m benchmarks [--scale-items 1000000,10000000] [--repeats 3]
                          [--pipeline-history 1,4,16] [--completeness-items 10000000] [--smoke]
     python -m benchmarks completeness   # only the completeness check; other figures kept
+    python -m benchmarks cdc            # only change data capture apply; other figures kept
 
 Heavy measurements run one at a time (the reference machine has two cores): each path
 in its own subprocess, paths interleaved within a repeat so background load hits all of
@@ -27,10 +28,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks import sources
+from benchmarks.cdc import measure_cdc
 from benchmarks.environment import describe
 from benchmarks.measure import PROJECT_ROOT, Measurement, run_worker
 from benchmarks.report import write_report
 from benchmarks.results import (
+    CdcResult,
     CompletenessResult,
     DemoResult,
     ExtractionResult,
@@ -58,6 +61,8 @@ class Options:
     render: Path | None = None
     completeness_items: int = 0
     only_completeness: bool = False
+    cdc_changes: int = 0
+    only_cdc: bool = False
 
 
 def _log(message: str) -> None:
@@ -277,6 +282,8 @@ def run_benchmarks(options: Options) -> Results:
         results.demo = measure_demo()
     if options.completeness_items:
         results.completeness = measure_completeness(options.completeness_items, options.repeats)
+    if options.cdc_changes:
+        results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
     if options.output:
         write_report(results, options.output)
         _log(f"wrote {options.output}")
@@ -308,7 +315,20 @@ def results_from_json(data: dict) -> Results:
             "pipeline": [PipelineResult(**p) for p in data["pipeline"]],
             "demo": DemoResult(**data["demo"]) if data.get("demo") else None,
             "completeness": _completeness_from_json(data.get("completeness")),
+            "cdc": _cdc_from_json(data.get("cdc")),
         }
+    )
+
+
+def _summary_from_json(p: dict) -> PathSummary:
+    return PathSummary(**{**p, "runs": [Measurement(**m) for m in p["runs"]]})
+
+
+def _cdc_from_json(data: dict | None) -> CdcResult | None:
+    if not data:
+        return None
+    return CdcResult(
+        **{**data, "ours": _summary_from_json(data["ours"]), "floor": _summary_from_json(data["floor"])}
     )
 
 
@@ -316,22 +336,25 @@ def _completeness_from_json(data: dict | None) -> CompletenessResult | None:
     if not data:
         return None
 
-    def summary(p: dict) -> PathSummary:
-        return PathSummary(**{**p, "runs": [Measurement(**m) for m in p["runs"]]})
-
     paths = ("copy", "clean", "one_stale", "first")
-    return CompletenessResult(**{**data, **{k: summary(data[k]) for k in paths if data.get(k)}})
+    return CompletenessResult(**{**data, **{k: _summary_from_json(data[k]) for k in paths if data.get(k)}})
 
 
-def run_completeness_only(options: Options) -> Results:
-    """Measure the completeness check alone and merge it into the last full run's results."""
+def run_one_section(options: Options) -> Results:
+    """Measure one section (completeness or cdc) alone and merge it into the last full run's results."""
     json_path = options.json_output or PROJECT_ROOT / "docs" / "benchmarks.json"
     results = results_from_json(json.loads(json_path.read_text()))
-    results.completeness = measure_completeness(options.completeness_items, options.repeats)
-    results.notes = [n for n in results.notes if not n.startswith("The completeness section was measured")]
+    if options.only_cdc:
+        section, command = "change data capture", "cdc"
+        results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
+    else:
+        section = command = "completeness"
+        results.completeness = measure_completeness(options.completeness_items, options.repeats)
+    results.notes = [n for n in results.notes if not n.startswith(f"The {section} section was measured")]
     results.notes.append(
-        f"The completeness section was measured on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by "
-        f"`python -m benchmarks completeness`; the other sections come from the run dated above."
+        f"The {section} section was measured on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by "
+        f"`python -m benchmarks {command}`; the other sections come "
+        "from the run dated above."
     )
     json_path.write_text(json.dumps(asdict(results), indent=2, default=str))
     write_report(results, options.output or PROJECT_ROOT / "docs" / "benchmarks.md")
@@ -355,10 +378,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=0.25,
         help="history 1x = the demo scale times this (0.25: ~125k lines)",
     )
-    parser.add_argument("only", nargs="?", choices=["completeness"], help="measure only this part")
+    parser.add_argument("only", nargs="?", choices=["completeness", "cdc"], help="measure only this part")
     parser.add_argument("--mariadb-items", type=int, default=1_000_000, help="0 to skip MariaDB")
     parser.add_argument(
         "--completeness-items", type=int, default=10_000_000, help="order_items rows; 0 to skip"
+    )
+    parser.add_argument(
+        "--cdc-changes", type=int, default=200_000, help="changes per CDC apply repeat; 0 to skip"
     )
     parser.add_argument("--pandas-max-items", type=int, default=1_000_000)
     parser.add_argument("--no-demo", action="store_true", help="skip the default demo end-to-end timing")
@@ -386,6 +412,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
             json_output=args.json_output,
             command=command,
             completeness_items=20_000,
+            cdc_changes=2_000,
         )
     if args.render:
         return Options([], 0, [], 0, 0, 0, False, False, args.output, None, command, render=args.render)
@@ -403,6 +430,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         command=command,
         completeness_items=args.completeness_items,
         only_completeness=args.only == "completeness",
+        cdc_changes=args.cdc_changes,
+        only_cdc=args.only == "cdc",
     )
 
 
@@ -413,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         results = results_from_json(json.loads(options.render.read_text()))
         write_report(results, options.output or PROJECT_ROOT / "docs" / "benchmarks.md")
         return 0
-    results = run_completeness_only(options) if options.only_completeness else run_benchmarks(options)
+    only = options.only_completeness or options.only_cdc
+    results = run_one_section(options) if only else run_benchmarks(options)
     failed = [
         f"{e.dialect}/{p.path}" for e in results.extraction for p in e.paths.values() if p.correct is False
     ]
@@ -425,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, p in (("clean", c.clean), ("stale", c.one_stale))
             if not p.correct
         ]
+    if results.cdc and not results.cdc.ours.correct:
+        failed.append("cdc apply")
     if failed:
         print("correctness FAILED: " + ", ".join(failed), file=sys.stderr)
         return 1

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.results import CompletenessResult, ExtractionResult, Results
+from benchmarks.results import CdcResult, CompletenessResult, ExtractionResult, Results
 
 # "An hourly run with nothing new should take seconds": what counts as seconds.
 IDLE_HOURLY_TARGET_S = 20
+CDC_SHARE_TARGET = 0.5  # issue #17: our apply throughput against pg_recvlogical
 
 LABELS = {
     "copy_psql": "raw `COPY ... TO STDOUT (FORMAT csv)` via psql → /dev/null (floor)",
@@ -216,6 +217,13 @@ def _targets(results: Results) -> list[str]:
         lines.append(
             f"| completeness check peak RSS < 500 MB | {peak:,.0f} MB | {'yes' if peak < 500 else '**no**'} |"
         )
+    if results.cdc:
+        c = results.cdc
+        lines.append(
+            f"| CDC apply ≥ 50 % of `pg_recvlogical`'s throughput ({c.changes:,} changes) | "
+            f"{c.share:.0%} ({c.changes / c.ours.seconds:,.0f} vs {c.changes / c.floor.seconds:,.0f} changes/s) | "
+            f"{'yes' if c.share >= CDC_SHARE_TARGET else '**no**'} |"
+        )
     if results.demo:
         lines.append(
             f"| default demo end to end < 3 min | {results.demo.seconds:,.0f} s"
@@ -249,6 +257,34 @@ def _step_table(results: Results, top_n: int = 8) -> list[str]:
     )
     lines.append("| run wall time | " + " | ".join(_fmt_s(p.incremental_s) for p in runs) + " |")
     return lines
+
+
+def _cdc_section(c: CdcResult) -> list[str]:
+    return [
+        f"## Change data capture apply: {c.changes:,} changes",
+        "",
+        "A PostgreSQL of the benchmark's own with `wal_level=logical` (`benchmarks/cdc.py`); per repeat "
+        "a fresh database whose `orders` table our drain snapshots into DuckDB (creating its slot and "
+        "publication), a second `pgoutput` slot on the same publication for the floor, then "
+        f"{c.changes // 2:,} inserts and one update of each inserted row, in transactions of "
+        f"{c.transaction_rows:,} rows. Both read the same changes, in alternating order: our drain "
+        "(`orchestration/cdc/sync.py`: peeks of `CDC_MAX_CHANGES`, pgoutput decoded in Python, each "
+        "peek landed and published with its end position in one DuckDB transaction, the slot advanced "
+        "after it) and `pg_recvlogical` streaming the floor slot to /dev/null (C, libpq: decoding "
+        "only, nothing applied). Wall time of each worker's timed section, median of the repeats.",
+        "",
+        "| path | s (median) | changes/s | CPU s | peak RSS MB | raw equals what was written |",
+        "|---|---:|---:|---:|---:|---|",
+        *[
+            f"| {label} | {_fmt_s(run.seconds)} | {c.changes / run.seconds:,.0f} | {_fmt_s(run.cpu_s)} | "
+            f"{run.peak_rss_mb:,.0f} | {_ok(run.correct)} |"
+            for label, run in (
+                ("`pg_recvlogical` to /dev/null (the floor)", c.floor),
+                ("our drain into raw", c.ours),
+            )
+        ],
+        "",
+    ]
 
 
 def _completeness_section(c: CompletenessResult) -> list[str]:
@@ -383,6 +419,8 @@ def render(results: Results, extra_sections: list[str] | None = None) -> str:
         ]
     if results.completeness:
         out += _completeness_section(results.completeness)
+    if results.cdc:
+        out += _cdc_section(results.cdc)
     if results.notes:
         out += ["## Notes", "", *[f"- {n}" for n in results.notes], ""]
     out += [NOISE, HOW_IT_IS_FAST, WHERE_THE_TIME_GOES]

@@ -92,6 +92,21 @@ class CompletenessResult:
 
 
 @dataclass
+class CdcResult:
+    """Change data capture apply throughput (benchmarks/cdc.py): our drain against pg_recvlogical."""
+
+    changes: int  # per repeat: inserts, then one update of each inserted row
+    transaction_rows: int  # rows per source transaction
+    ours: PathSummary  # the drain into DuckDB raw (rows and sums checked against what was written)
+    floor: PathSummary  # pg_recvlogical to /dev/null
+
+    @property
+    def share(self) -> float:
+        """Our throughput as a share of the floor's (its time over ours)."""
+        return self.floor.seconds / self.ours.seconds
+
+
+@dataclass
 class Results:
     started_at: str
     command: str
@@ -100,5 +115,6 @@ class Results:
     pipeline: list[PipelineResult] = field(default_factory=list)
     demo: DemoResult | None = None
     completeness: CompletenessResult | None = None
+    cdc: CdcResult | None = None
     smoke: bool = False
     notes: list[str] = field(default_factory=list)

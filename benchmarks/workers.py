@@ -224,6 +224,65 @@ def completeness(url: str, work_dir: Path) -> WorkerResult:
     return WorkerResult("completeness", seconds, rows=result.source_rows, sum_id=found)
 
 
+def cdc_drain(url: str, work_dir: Path) -> WorkerResult:
+    """Our drain of the table's slot into the snapshot's DuckDB raw (benchmarks/cdc.py), until
+    the slot holds nothing more; ``rows``/sums over the change rows it published."""
+    import duckdb
+    import sqlalchemy as sa
+
+    from benchmarks import cdc
+    from orchestration.cdc.sync import sync_table
+    from orchestration.sources import load_sources
+    from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    engine = sa.create_engine(url)
+    path = Path(os.environ[cdc.WAREHOUSE_ENV])
+    warehouse, sources = DuckDBWarehouse(path), load_sources(Path(os.environ[cdc.SOURCES_ENV]))
+    started = time.perf_counter()
+    sync_table(
+        engine, warehouse, sources, cdc.TABLE, raw_schema="raw_ops", landing_dir=work_dir / "landing",
+        batch_id="benchmark", slot_prefix=cdc.SLOT_PREFIX, max_batches=1_000_000,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows, total, ids = con.execute(
+            f"select count(*), sum(total), sum(id) from raw_ops.{cdc.TABLE} "
+            "where _cdc_operation in ('insert', 'update')"
+        ).fetchone()
+    return WorkerResult("cdc_drain", seconds, int(rows), f"{total:.2f}", int(ids))
+
+
+def cdc_recvlogical(url: str, work_dir: Path) -> WorkerResult:
+    """The floor: ``pg_recvlogical`` (C, libpq) streaming the floor slot's pgoutput changes
+    up to the end position into /dev/null."""
+    import sqlalchemy as sa
+
+    from benchmarks import cdc
+
+    parsed = sa.make_url(url)
+    conninfo = " ".join(
+        f"{key}={value}"
+        for key, value in (
+            ("host", parsed.query.get("host") or parsed.host),
+            ("port", parsed.port),
+            ("user", parsed.username),
+            ("dbname", parsed.database),
+        )
+        if value
+    )
+    started = time.perf_counter()
+    subprocess.run(
+        ["pg_recvlogical", "-d", conninfo, "--slot", os.environ[cdc.SLOT_ENV], "--start",
+         "--endpos", os.environ[cdc.END_ENV], "--no-loop", "-f", os.devnull,
+         "-o", "proto_version=1", "-o", f"publication_names={os.environ[cdc.PUBLICATION_ENV]}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return WorkerResult("cdc_recvlogical", seconds, peak_rss_mb=peak)
+
+
 PATHS = {
     "copy_psql": copy_psql,
     "ours": ours,
@@ -234,6 +293,8 @@ PATHS = {
     "ours_mariadb": ours_mariadb,
     "build_raw": build_raw,
     "completeness": completeness,
+    "cdc_drain": cdc_drain,
+    "cdc_recvlogical": cdc_recvlogical,
 }
 
 

@@ -33,6 +33,9 @@ def test_smoke_benchmark_every_path_equals_the_source(tmp_path):
     assert completeness.clean.correct and completeness.one_stale.correct, completeness  # found 0, then 1
     assert completeness.first.correct and completeness.first.rows == completeness.order_items
     assert completeness.clean.rows == completeness.order_items > 0
+    cdc = results.cdc  # the drain published exactly the changes written, the floor read them too
+    assert cdc.ours.correct and cdc.ours.rows == cdc.changes > 0, cdc.ours.runs
+    assert cdc.floor.correct is None and cdc.floor.seconds > 0
     postgres = next(e for e in results.extraction if e.dialect == "postgresql")
     assert set(postgres.paths) == {"copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql"}
     for name, summary in postgres.paths.items():
