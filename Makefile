@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install prepare demo demo-bigquery dev test test-fast lint lint-sql format benchmark clean
+.PHONY: install prepare demo demo-cdc demo-bigquery dev test test-fast lint lint-sql format benchmark clean
 
 # SQL lint of the dbt models (dbt_project/.sqlfluff, dbt templater). It compiles the project
 # against an in-memory DuckDB, never the warehouse file (no lock taken; macros that look at
@@ -36,6 +36,11 @@ prepare: install
 ## Install, generate the demo data if needed, run the whole pipeline, print the marts.
 demo: prepare
 	$(RUN) python -m orchestration.demo
+
+## The same pipeline from a PostgreSQL of its own (pgserver, wal_level=logical), orders and
+## inventory in mode cdc; then a few committed changes and what change data capture records.
+demo-cdc: prepare
+	$(RUN) python -m orchestration.demo.cdc_demo
 
 ## The same demo with WAREHOUSE=bigquery, on a local BigQuery emulator started for the run.
 demo-bigquery: prepare

@@ -43,7 +43,7 @@ WEIGHT = {
     "tests/benchmarks/test_benchmark_smoke.py": 445,
     "tests/reliability/test_secrets.py": 255,
     "tests/reliability/test_lgpd.py": 175,
-    "tests/cdc/": 150,
+    "tests/cdc/": 230,  # 150 + 80 s of test_cdc_demo.py (`pytest -p no:xdist`, 2026-12-03)
     "tests/marts/test_price_elasticity_recovers_generator.py": 150,
     "tests/ops/test_production_instance.py": 130,
     "tests/reliability/test_schema_drift.py": 100,

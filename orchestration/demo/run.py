@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
@@ -58,14 +58,19 @@ def run_pipeline(
     log_level: str = "INFO",
     part: str = "all",
     instance: dg.DagsterInstance | None = None,
+    upstream_of: Sequence[dg.AssetKey] = (),
 ):
     """Execute a job in process. ``part``: ``all`` of it, only its ``sources`` (the operational
-    extraction and its checks), or the ``rest`` (what a ``sources`` run left out)."""
+    extraction and its checks), or the ``rest`` (what a ``sources`` run left out).
+    ``upstream_of``: only those assets of it and what they are built from (a test's shorter run)."""
     from orchestration.definitions import build_definitions
 
     defs = build_definitions(settings)
     job = defs.resolve_job_def(job_name)
     selection = None if part == "all" else job_part(defs, job, part)
+    if upstream_of:
+        needed = dg.AssetSelection.assets(*upstream_of).upstream().resolve(defs.resolve_asset_graph())
+        selection = sorted(needed & set(selection or job.asset_layer.executable_asset_keys))
     # The jobs' own dbt config (run_config replaces it): a full refresh daily, skip-if-unchanged hourly.
     dbt_config: dict[str, object] = {
         "full_refresh": job_name == "daily_full_build",
@@ -73,10 +78,9 @@ def run_pipeline(
     }
     if as_of_date:
         dbt_config["as_of_date"] = as_of_date
-    run_config = {
-        "ops": {"dbt_models": {"config": dbt_config}},
-        "loggers": {"console": {"config": {"log_level": log_level}}},
-    }
+    run_config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if job.graph.has_node_named("dbt_models"):  # not in cdc_drain, which only drains raw
+        run_config["ops"] = {"dbt_models": {"config": dbt_config}}
     instance = instance or demo_instance()
     return job.execute_in_process(
         instance=instance, run_config=run_config, asset_selection=selection, raise_on_error=False
@@ -131,6 +135,7 @@ def run_demo(
     as_of_date: str | None = None,
     log_level: str = "WARNING",
     timings: dict[str, float] | None = None,
+    upstream_of: Sequence[dg.AssetKey] = (),
 ) -> tuple[dg.ExecuteInProcessResult | None, list[dg.ExecuteInProcessResult]]:
     """Marketo and the operational sources side by side, then the rest of the job.
 
@@ -138,7 +143,7 @@ def run_demo(
     extraction and its suites keep the CPU busy. In production they are separate jobs too.
     dbt reads both, so the rest of the job (dbt build, mart checks) starts once both are in.
     Returns the Marketo run (None when Marketo is not configured) and the job's runs; each
-    part's seconds go into ``timings``.
+    part's seconds go into ``timings``; ``upstream_of`` as in ``run_pipeline``.
     """
     timings = {} if timings is None else timings
     # One instance, made before the threads start: two threads creating the storage of a new
@@ -169,6 +174,7 @@ def run_demo(
                 log_level=log_level,
                 part="sources",
                 instance=instance,
+                upstream_of=upstream_of,
             )
         finally:
             marketo = marketo_future.result()
@@ -183,6 +189,7 @@ def run_demo(
         log_level=log_level,
         part="rest",
         instance=instance,
+        upstream_of=upstream_of,
     )
     return marketo, [sources, rest]
 

@@ -1,6 +1,6 @@
 """A slot the source invalidated (wal_status = lost) is detected, by the drain and by the lag
-check, with what to do; the re-snapshot recovers. Its own small server: 1 MB WAL segments and
-max_slot_wal_keep_size = 1 MB, so a few segment switches are enough to invalidate a slot."""
+check, with what to do; the re-snapshot recovers. Its own small server: max_slot_wal_keep_size
+= 1 MB, so a few segment switches (each moves the WAL to the next segment) invalidate a slot."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.cdc.logical_postgres import database_on, logical_postgres
 
 @pytest.fixture(scope="module")
 def small_wal_admin():
-    with logical_postgres(("--wal-segsize=1",), "-c max_slot_wal_keep_size=1MB -c min_wal_size=2MB") as url:
+    with logical_postgres({"max_slot_wal_keep_size": "1MB"}) as url:
         yield url
 
 
