@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.cdc import pgoutput
 from orchestration.warehouse.base import CDC_COLUMNS
@@ -143,23 +144,45 @@ def to_arrow(
     values reach this process in memory and are dropped here, never landed.
     """
     source_fields = [f for f in schema if f.name not in CDC_COLUMNS]
-    known = {f.name for f in source_fields} | set(exclude)
-    columns: dict[str, list[object]] = {f.name: [] for f in schema}
+    allowed = {f.name for f in source_fields} | set(exclude) | set(CDC_COLUMNS)
     for row in rows:
-        unknown = [name for name in row if name not in known and name not in CDC_COLUMNS]
+        unknown = row.keys() - allowed
         if unknown and any(row[n] is not None for n in unknown):
             raise CdcApplyError(
-                f"{table}.{unknown[0]}: a column the extraction did not reflect arrived in a change "
+                f"{table}.{sorted(unknown)[0]}: a column the extraction did not reflect arrived in a change "
                 "(added at the source, or declared in exclude); nothing was published, the next run "
                 "reflects the new schema"
             )
-        for f in source_fields:
-            columns[f.name].append(_typed(row.get(f.name), f, table))
-        for name in CDC_COLUMNS:
-            columns[name].append(row.get(name))
-    return pa.table(
-        {name: pa.array(values, type=schema.field(name).type) for name, values in columns.items()}
-    )
+    arrays = {f.name: _column(table, f, [row.get(f.name) for row in rows]) for f in source_fields}
+    for name in CDC_COLUMNS:
+        arrays[name] = pa.array([row.get(name) for row in rows], type=schema.field(name).type)
+    return pa.table({name: arrays[name] for name in schema.names})
+
+
+def _column(table: str, f: pa.Field, values: list[object]) -> pa.Array:
+    """One column typed by Arrow's own cast from text when every value is text (pgoutput), so the
+    per-value conversion below (the binlog's Python values, and every error message naming the
+    column and the value) runs only where the cast cannot: it is what a drain spends its CPU on."""
+    kind = f.type
+    if not pa.types.is_string(kind) and all(type(v) is str for v in values if v is not None):
+        text = pa.array(values, type=pa.string())
+        try:
+            if pa.types.is_boolean(kind):
+                return pc.equal(text, "t")
+            if pa.types.is_integer(kind) or pa.types.is_decimal(kind) or pa.types.is_floating(kind):
+                return text.cast(kind)
+            if pa.types.is_date(kind):
+                return text.cast(kind)
+            if pa.types.is_timestamp(kind) and kind.tz is None and not any(_has_offset(v) for v in values):
+                return text.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # the per-value path names the value
+    return pa.array([_typed(v, f, table) for v in values], type=kind)
+
+
+def _has_offset(value: object) -> bool:
+    """A timestamptz's text (``...+00``): converted to UTC value by value."""
+    return isinstance(value, str) and len(value) > 19 and ("+" in value[19:] or "-" in value[19:])
 
 
 def _typed(value: object, f: pa.Field, table: str) -> object:
