@@ -284,6 +284,13 @@ def _cdc_section(c: CdcResult) -> list[str]:
             )
         ],
         "",
+        "Where the drain's time goes (cProfile of 100,000 changes on 2026-12-03): about half in "
+        "Python, decoding pgoutput (`orchestration/cdc/pgoutput.py`) and turning messages into rows "
+        "(`apply.collect_changes`); then the Arrow typing, the DuckDB publish and the peeks, each a "
+        "sixth or less. Typing by Arrow's cast and a tighter tuple decoder halved it that day; "
+        "reaching half the floor would take decoding outside Python (a C decoder, or the slot read "
+        "by a native reader), which is not done.",
+        "",
     ]
 
 
