@@ -29,10 +29,12 @@ from pathlib import Path
 
 from benchmarks import sources
 from benchmarks.cdc import measure_cdc
+from benchmarks.cdc_lag import measure_cdc_lag
 from benchmarks.environment import describe
 from benchmarks.measure import PROJECT_ROOT, Measurement, run_worker
 from benchmarks.report import write_report
 from benchmarks.results import (
+    CdcLagResult,
     CdcResult,
     CompletenessResult,
     DemoResult,
@@ -42,6 +44,8 @@ from benchmarks.results import (
     Results,
 )
 
+CDC_LAG_RATE = 1_000  # changes per second (issue #17)
+CDC_DRAIN_INTERVAL_S = 60  # the cdc_drain schedule's default interval
 PG_PATHS = ("copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql")
 
 
@@ -63,6 +67,7 @@ class Options:
     only_completeness: bool = False
     cdc_changes: int = 0
     only_cdc: bool = False
+    cdc_lag_seconds: float = 0
 
 
 def _log(message: str) -> None:
@@ -284,6 +289,8 @@ def run_benchmarks(options: Options) -> Results:
         results.completeness = measure_completeness(options.completeness_items, options.repeats)
     if options.cdc_changes:
         results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
+    if options.cdc_lag_seconds:
+        results.cdc_lag = measure_cdc_lag(CDC_LAG_RATE, options.cdc_lag_seconds, CDC_DRAIN_INTERVAL_S, _log)
     if options.output:
         write_report(results, options.output)
         _log(f"wrote {options.output}")
@@ -316,6 +323,7 @@ def results_from_json(data: dict) -> Results:
             "demo": DemoResult(**data["demo"]) if data.get("demo") else None,
             "completeness": _completeness_from_json(data.get("completeness")),
             "cdc": _cdc_from_json(data.get("cdc")),
+            "cdc_lag": CdcLagResult(**data["cdc_lag"]) if data.get("cdc_lag") else None,
         }
     )
 
@@ -347,6 +355,10 @@ def run_one_section(options: Options) -> Results:
     if options.only_cdc:
         section, command = "change data capture", "cdc"
         results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
+        if options.cdc_lag_seconds:
+            results.cdc_lag = measure_cdc_lag(
+                CDC_LAG_RATE, options.cdc_lag_seconds, CDC_DRAIN_INTERVAL_S, _log
+            )
     else:
         section = command = "completeness"
         results.completeness = measure_completeness(options.completeness_items, options.repeats)
@@ -385,6 +397,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--cdc-changes", type=int, default=200_000, help="changes per CDC apply repeat; 0 to skip"
+    )
+    parser.add_argument(
+        "--cdc-lag-seconds", type=float, default=300, help="how long the CDC lag load runs; 0 to skip"
     )
     parser.add_argument("--pandas-max-items", type=int, default=1_000_000)
     parser.add_argument("--no-demo", action="store_true", help="skip the default demo end-to-end timing")
@@ -432,6 +447,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         only_completeness=args.only == "completeness",
         cdc_changes=args.cdc_changes,
         only_cdc=args.only == "cdc",
+        cdc_lag_seconds=args.cdc_lag_seconds,
     )
 
 

@@ -107,6 +107,21 @@ class CdcResult:
 
 
 @dataclass
+class CdcLagResult:
+    """Commit at the source to visible in raw, under a steady write load (benchmarks/cdc_lag.py)."""
+
+    rate: int  # changes per second written
+    seconds: float  # how long the load ran
+    drain_interval_s: float
+    changes: int  # change rows in raw
+    written: int  # rows committed at the source (each one change)
+    p50_s: float
+    p95_s: float
+    max_s: float
+    rss_mb: list[float] = field(default_factory=list)  # the draining process after each drain
+
+
+@dataclass
 class Results:
     started_at: str
     command: str
@@ -116,5 +131,6 @@ class Results:
     demo: DemoResult | None = None
     completeness: CompletenessResult | None = None
     cdc: CdcResult | None = None
+    cdc_lag: CdcLagResult | None = None
     smoke: bool = False
     notes: list[str] = field(default_factory=list)
