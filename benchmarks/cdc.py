@@ -13,12 +13,10 @@ rows are checked against what was written (count, ``sum(total)``, ``sum(id)``).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,48 +58,20 @@ create table {TABLE} (
 def _write_changes(engine: sa.Engine, inserted: int) -> tuple[int, Decimal, int]:
     """Insert ``inserted`` rows, then update each once; returns the change rows' (count,
     sum(total), sum(id)) as raw must hold them."""
-    for low in range(1, inserted + 1, TRANSACTION_ROWS):
-        high = min(inserted, low + TRANSACTION_ROWS - 1)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    f"insert into {TABLE} (id, status, total) "
-                    "select i, 'pending', (i % 1000) + 0.25 from generate_series(cast(:low as bigint), cast(:high as bigint)) as i"
-                ),
-                {"low": low, "high": high},
-            )
-    for low in range(1, inserted + 1, TRANSACTION_ROWS):
-        high = min(inserted, low + TRANSACTION_ROWS - 1)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    f"update {TABLE} set status = 'confirmed', total = total + 1 where id between :low and :high"
-                ),
-                {"low": low, "high": high},
-            )
+    insert = (
+        f"insert into {TABLE} (id, status, total) select i, 'pending', (i % 1000) + 0.25 "
+        "from generate_series(cast(:low as bigint), cast(:high as bigint)) as i"
+    )
+    update = f"update {TABLE} set status = 'confirmed', total = total + 1 where id between :low and :high"
+    for statement in (insert, update):
+        for low in range(1, inserted + 1, TRANSACTION_ROWS):
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(statement), {"low": low, "high": min(inserted, low + TRANSACTION_ROWS - 1)}
+                )
     ids = range(1, inserted + 1)
     total = sum(Decimal(i % 1000) + Decimal("0.25") for i in ids) * 2 + inserted
     return 2 * inserted, total, 2 * sum(ids)
-
-
-@contextlib.contextmanager
-def _database(admin_url: str) -> Iterator[str]:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_cdc_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    try:
-        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = :db"
-                ),
-                {"db": name},
-            )
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
 
 
 def _prepare(url: str, work_dir: Path, inserted: int) -> tuple[dict[str, str], tuple[int, Decimal, int]]:
@@ -145,7 +115,7 @@ def _prepare(url: str, work_dir: Path, inserted: int) -> tuple[dict[str, str], t
 
 
 def measure_cdc(changes: int, repeats: int, log: Callable[[str], None]) -> CdcResult:
-    from orchestration.demo.logical_postgres import logical_postgres
+    from orchestration.demo.logical_postgres import logical_postgres, scratch_database
 
     inserted = max(1, changes // 2)
     root = Path(tempfile.mkdtemp(prefix="bench-cdc-"))
@@ -157,7 +127,7 @@ def measure_cdc(changes: int, repeats: int, log: Callable[[str], None]) -> CdcRe
             for repeat in range(repeats):
                 work_dir = root / f"repeat{repeat}"
                 work_dir.mkdir()
-                with _database(admin_url) as url:
+                with scratch_database(admin_url, "bench_cdc_") as url:
                     env, (rows, total, ids) = _prepare(url, work_dir, inserted)
                     ours.expected_sum_total, ours.expected_sum_id = f"{total:.2f}", ids
                     order = [("cdc_drain", ours), ("cdc_recvlogical", floor)]

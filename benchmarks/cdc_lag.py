@@ -52,7 +52,7 @@ def measure_cdc_lag(
     import duckdb
 
     from orchestration.cdc.sync import sync_table
-    from orchestration.demo.logical_postgres import logical_postgres
+    from orchestration.demo.logical_postgres import logical_postgres, scratch_database
     from orchestration.sources import load_sources
     from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
@@ -61,7 +61,7 @@ def measure_cdc_lag(
     process = psutil.Process()
     rss: list[float] = []
     try:
-        with logical_postgres(root / "pgdata") as admin_url, cdc._database(admin_url) as url:
+        with logical_postgres(root / "pgdata") as admin_url, scratch_database(admin_url, "bench_cdc_") as url:
             engine = sa.create_engine(url)
             with engine.begin() as conn:
                 conn.execute(sa.text(cdc.CREATE))

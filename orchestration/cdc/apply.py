@@ -169,9 +169,15 @@ def _column(table: str, f: pa.Field, values: list[object]) -> pa.Array:
         try:
             if pa.types.is_boolean(kind):
                 return pc.equal(text, "t")
-            if pa.types.is_integer(kind) or pa.types.is_decimal(kind) or pa.types.is_floating(kind):
-                return text.cast(kind)
-            if pa.types.is_date(kind):
+            if any(
+                is_kind(kind)
+                for is_kind in (
+                    pa.types.is_integer,
+                    pa.types.is_decimal,
+                    pa.types.is_floating,
+                    pa.types.is_date,
+                )
+            ):
                 return text.cast(kind)
             if pa.types.is_timestamp(kind) and kind.tz is None and not any(_has_offset(v) for v in values):
                 return text.cast(kind)

@@ -23,7 +23,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ import yaml
 from orchestration.demo.cdc_changes import SourceChanges, make_changes
 from orchestration.demo.logical_postgres import logical_postgres
 from orchestration.demo.run import marketo_sandbox_for_demo, run_demo, run_pipeline, unsynced_run_history
+from orchestration.resources.dbt import scoped_environ
 from orchestration.settings import DATA_DIR, DEFAULT_SOURCES_FILE, PROJECT_ROOT, Settings, load_settings
 
 CDC_TABLES = ("orders", "inventory")
@@ -134,22 +135,8 @@ def demo_environment(directory: Path, ops_url: str) -> Iterator[Settings]:
         "QUALITY_DATA_DOCS_DIR": str(directory / "quality" / "data_docs"),
         "DAGSTER_HOME": str(home),
     }
-    with _variables(values):
+    with scoped_environ(values):
         yield load_settings()
-
-
-@contextlib.contextmanager
-def _variables(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def run_cdc_demo(

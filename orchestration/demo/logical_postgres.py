@@ -16,6 +16,7 @@ them already starts once.
 from __future__ import annotations
 
 import contextlib
+import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -93,3 +94,26 @@ def _check_logical(url: str) -> None:
         raise RuntimeError(
             f"the embedded PostgreSQL runs wal_level={wal_level} after ALTER SYSTEM wal_level=logical"
         )
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new database ``<prefix><random>`` on that server for the block; afterwards every
+    replication slot left in it (no longer active) is dropped, then the database."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots "
+                    "where database = :db and not active"
+                ),
+                {"db": name},
+            )
+            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()

@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from orchestration.demo.logical_postgres import logical_postgres as start_logical_postgres
+from orchestration.demo.logical_postgres import scratch_database
 from tests.servers import skip_or_fail
 
 # A test server's data is thrown away: no fsync, little memory.
@@ -44,23 +42,6 @@ def logical_postgres(settings: Mapping[str, str] | None = None) -> Iterator[str]
         shutil.rmtree(root, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def database_on(admin_url: str) -> Iterator[str]:
+def database_on(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """A fresh database on that server; every replication slot in it is dropped afterwards."""
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots "
-                    "where database = :db and not active"
-                ),
-                {"db": name},
-            )
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
+    return scratch_database(admin_url, "t_")
