@@ -1,8 +1,9 @@
 """A fixed seed keeps producing the same rows, byte for byte, release after release.
 
-The digests below were last recomputed when the generator gained its signal for the marts
-(issue #15: monthly price moves, a known elasticity per product, holiday effects on demand);
-before that they dated from the generator's split into a package (issue #13). Any change to
+The digests below were last recomputed when each pharmacy gained a reorder cycle for its
+staples (issue #15, rhythm.py); before that when the generator gained its signal for the marts
+(issue #15: monthly price moves, a known elasticity per product, holiday effects on demand),
+and before that they dated from the generator's split into a package (issue #13). Any change to
 them means the demo data changed, which must be deliberate.
 """
 
@@ -17,8 +18,8 @@ from orchestration.demo import schema
 from orchestration.demo.generator import Scale, advance, generate
 
 END = datetime(2025, 6, 15, 14, 0, 0)
-GENERATED_SHA256 = "53b83af25decba4ba1c355b21d6311d997127f2c86f84f888ca7646a0e8fed5e"
-ADVANCED_SHA256 = "21bfaaf461fc17b465c948a16bdbc503cf76e40c0dd55f60755ac2bd4c40bab7"
+GENERATED_SHA256 = "d9fee27ae64f2517ce3983e64e5235de75631a2676e09ea1e33bfdb5833fba3e"
+ADVANCED_SHA256 = "85e14b1bfea7218e87538686ab5c36e70c32c430149c94dae11ab40a0803fc37"
 
 
 def _digest(url: str) -> str:

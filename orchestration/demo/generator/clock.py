@@ -23,6 +23,7 @@ from orchestration.demo.generator.common import (
     to_s,
 )
 from orchestration.demo.generator.live import LiveState, to_cents
+from orchestration.demo.generator.rhythm import SLOT_OPENS, regular_order_days, regular_order_times
 from orchestration.demo.generator.rows import build_interactions, build_orders, customer_rows, stage_times
 
 
@@ -113,14 +114,31 @@ class AdvanceStep(LiveState):
         return book, set(change_at)
 
     def _orders(self, book: PriceBook) -> tuple[set[int], set[int]]:
+        """Regular orders whose slot opens in this window (rhythm.py: a slot opens at 11:00 UTC
+        of its day, so every slot belongs to exactly one step), then ad-hoc orders up to the
+        last 28 days' rate."""
         rng = self.rng
         n = int(rng.poisson(self._expected(schema.orders.c.created_at)))
-        if n == 0 or self.cust_activity.sum() == 0 or self.popularity.sum() == 0:
+        if self.cust_activity.sum() == 0 or self.popularity.sum() == 0:
             return set(), set()
-        cust = rng.choice(len(self.cust_ids), n, p=self.cust_activity / self.cust_activity.sum())
-        created = sample_times(rng, self.lo_s, self.hi_s, n)
-        order = np.lexsort((cust, created))
-        cust, created = cust[order], created[order]
+        eligible = np.flatnonzero(self.cust_eligible)
+        lo_day, hi_day = self.lo_s // DAY, self.hi_s // DAY + 1
+        pos, day = regular_order_days(
+            self.cust_ids[eligible], np.full(len(eligible), lo_day), np.full(len(eligible), hi_day)
+        )
+        opens = day * DAY + SLOT_OPENS
+        inside = (opens > self.lo_s) & (opens <= self.hi_s)
+        cycle_cust, cycle_day = eligible[pos[inside]], day[inside]
+        cycle_created = regular_order_times(rng, cycle_day, self.lo_s, self.hi_s)
+        extra = max(n - len(cycle_cust), 0)
+        adhoc_cust = rng.choice(len(self.cust_ids), extra, p=self.cust_activity / self.cust_activity.sum())
+        cust = np.concatenate([cycle_cust, adhoc_cust])
+        created = np.concatenate([cycle_created, sample_times(rng, self.lo_s, self.hi_s, extra)])
+        if len(cust) == 0:
+            return set(), set()
+        regular = np.arange(len(cust)) < len(cycle_cust)
+        order = np.lexsort((~regular, cust, created))
+        cust, created, regular = cust[order], created[order], regular[order]
         orders, items = build_orders(
             rng,
             self.customers,
@@ -133,6 +151,7 @@ class AdvanceStep(LiveState):
             self._next_id(schema.orders),
             self._next_id(schema.order_items),
             self.avg_items,
+            regular,
         )
         self._insert(schema.orders, orders)
         self._insert(schema.order_items, items)

@@ -120,15 +120,13 @@ def holiday_days(first_day: int, last_day: int) -> tuple[set[int], set[int]]:
     return national, optional - national
 
 
-def _day_weights(days: np.ndarray) -> np.ndarray:
-    """Order intensity per epoch day: weekdays heavier, a mild winter (flu season) peak, holidays
-    nearly idle, optional days half, and pharmacies stocking up the day before a holiday."""
+def calendar_weights(days: np.ndarray) -> np.ndarray:
+    """Order intensity per epoch day from the calendar alone: weekdays heavier, holidays nearly
+    idle, optional days half, and pharmacies stocking up the day before a holiday."""
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     by_weekday = np.array([1.1, 1.05, 1.0, 1.0, 0.95, 0.35, 0.08])[weekday]
-    day_of_year = np.mod(days, 365.2425)
-    season = 1.0 + 0.10 * np.cos(2 * np.pi * (day_of_year - 172) / 365.2425)
     if len(days) == 0:
-        return by_weekday * season
+        return by_weekday
     national, optional = holiday_days(int(days.min()), int(days.max()) + 1)
     is_national = np.isin(days, np.fromiter(national, dtype=np.int64))
     is_optional = np.isin(days, np.fromiter(optional, dtype=np.int64))
@@ -136,7 +134,14 @@ def _day_weights(days: np.ndarray) -> np.ndarray:
     calendar = np.select(
         [is_national, is_optional, is_eve], [HOLIDAY_WEIGHT, OPTIONAL_HOLIDAY_WEIGHT, EVE_WEIGHT], 1.0
     )
-    return by_weekday * season * calendar
+    return by_weekday * calendar
+
+
+def _day_weights(days: np.ndarray) -> np.ndarray:
+    """The calendar's weights with a mild winter (flu season) peak."""
+    day_of_year = np.mod(days, 365.2425)
+    season = 1.0 + 0.10 * np.cos(2 * np.pi * (day_of_year - 172) / 365.2425)
+    return calendar_weights(days) * season
 
 
 def sample_times(
@@ -198,6 +203,7 @@ class Customers:
     warehouse_id: np.ndarray
     distance: np.ndarray  # 0 same state as warehouse, 1 same region, 2 elsewhere
     address: list[str]
+    staples: np.ndarray | None = None  # [n, STAPLES] product positions of the regular lines, -1 none
 
 
 @dataclass

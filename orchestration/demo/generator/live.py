@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from orchestration.demo import schema
 from orchestration.demo.generator.bulk import BulkWriter
 from orchestration.demo.generator.common import DAY, TIERS, Customers, to_dt, to_s, window_mass
+from orchestration.demo.generator.rhythm import staple_products
 from orchestration.demo.generator.rows import warehouse_for_states
 
 
@@ -105,6 +106,7 @@ class LiveState:
                 for r in customers
             ],
         )
+        self.cust_eligible = eligible
         self.cust_state = {int(r.id): r for r in customers}
         counts = dict(
             self._all(sa.select(schema.orders.c.customer_id, sa.func.count()).group_by("customer_id"))
@@ -119,6 +121,7 @@ class LiveState:
             self._all(sa.select(schema.order_items.c.product_id, sa.func.count()).group_by("product_id"))
         )
         self.popularity = np.array([sold.get(int(i), 0) + 1.0 for i in self.prod_ids]) * self.prod_active
+        self.customers.staples = staple_products(self.cust_ids, self.prod_active)
         items, orders = (
             self.conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0
             for t in (schema.order_items, schema.orders)

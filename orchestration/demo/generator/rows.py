@@ -21,6 +21,7 @@ from orchestration.demo.generator.common import (
     pick_from,
     slug,
 )
+from orchestration.demo.generator.rhythm import STAPLE_SHARE, STAPLES
 
 
 def tier_column(tier: np.ndarray) -> np.ndarray:
@@ -72,28 +73,48 @@ def build_orders(
     first_order_id: int,
     first_item_id: int,
     avg_items: float,
+    regular: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Orders (already sorted by ``created``) and their items, consistent to the cent."""
+    """Orders (already sorted by ``created``) and their items, consistent to the cent.
+
+    A ``regular`` order (the customer's reorder cycle, see rhythm.py) carries each of the
+    customer's staples with probability STAPLE_SHARE; random lines make up the rest of the
+    expected basket of ``avg_items`` lines.
+    """
     n = len(cust)
     order_ids = np.arange(first_order_id, first_order_id + n, dtype=np.int64)
     tier = customers.tier[cust]
 
-    # Items: how many lines, which products (distinct within an order), how much of each.
-    lam = max(avg_items - 1.0, 0.0) * rng.gamma(2.0, 0.5, n)
-    n_items = 1 + rng.poisson(lam)
-    order_pos = np.repeat(np.arange(n), n_items)
+    # Items: the staples a regular order carries, then random lines by popularity (products
+    # distinct within an order), then how much of each.
+    reserved = np.full((n, STAPLES), -1, dtype=np.int64)
+    if customers.staples is not None:
+        reserved = customers.staples[cust]  # a customer buys its staples on regular orders only
+    staples = np.where(np.zeros(n, dtype=bool) if regular is None else regular[:, None], reserved, -1)
+    has_staple = staples >= 0
+    carried = has_staple & (rng.random((n, STAPLES)) < STAPLE_SHARE)
+    lam = np.maximum(avg_items - 1.0 - STAPLE_SHARE * has_staple.sum(axis=1), 0.0) * rng.gamma(2.0, 0.5, n)
+    n_random = 1 + rng.poisson(lam)
+    staple_pos, staple_k = np.nonzero(carried)
+    order_pos = np.concatenate([staple_pos, np.repeat(np.arange(n), n_random)])
+    is_staple = np.arange(len(order_pos)) < len(staple_pos)
     cdf = np.cumsum(popularity) / popularity.sum()
     n_products = len(popularity)
 
     def draw(size: int) -> np.ndarray:
         return np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), n_products - 1)
 
-    product = draw(len(order_pos))
+    product = np.concatenate([staples[staple_pos, staple_k], draw(len(order_pos) - len(staple_pos))])
+    # Each order's staples first: a random line that repeats one is the one drawn again.
+    by_order = np.lexsort((~is_staple, order_pos))
+    order_pos, product = order_pos[by_order], product[by_order]
     keep = np.ones(len(order_pos), dtype=bool)
+    is_staple = is_staple[by_order]
     for attempt in range(4):
         _, first = np.unique(order_pos * n_products + product, return_index=True)
         dup = np.ones(len(order_pos), dtype=bool)
         dup[first] = False
+        dup |= ~is_staple & (product[:, None] == reserved[order_pos]).any(axis=1)
         if not dup.any():
             break
         if attempt == 3:

@@ -27,6 +27,7 @@ from orchestration.demo.generator.common import (
     to_s,
     window_mass,
 )
+from orchestration.demo.generator.rhythm import regular_order_days, regular_order_times, staple_products
 from orchestration.demo.generator.rows import (
     build_interactions,
     build_orders,
@@ -370,14 +371,35 @@ class Generation:
     # history -----------------------------------------------------------------
 
     def _orders(self, w: BulkWriter) -> None:
+        """Each customer's regular orders on its reorder cycle (rhythm.py), then ad-hoc orders
+        by activity up to the scale's count (only the regular ones when they alone exceed it)."""
         rng, n = self.rng, self.scale.orders
-        weight = self.order_weight
-        cust = rng.choice(len(weight), n, p=weight / weight.sum())
-        created = sample_times(
-            rng, self.start_s, self.end_s, n, row_lo=self.cust_lo[cust], row_hi=self.cust_hi[cust], growth=0.2
+        self.customers.staples = staple_products(self.customers.ids, self.popularity > 0)
+        first_day = self.days[0]
+        cycle_cust, cycle_day = regular_order_days(
+            self.customers.ids, first_day + self.cust_lo, first_day + self.cust_hi
         )
-        order = np.lexsort((cust, created))
-        cust, created = cust[order], created[order]
+        if len(cycle_cust) > n:
+            kept = np.sort(rng.choice(len(cycle_cust), n, replace=False))
+            cycle_cust, cycle_day = cycle_cust[kept], cycle_day[kept]
+        cycle_created = regular_order_times(rng, cycle_day, self.start_s, self.end_s)
+        weight = self.order_weight
+        extra = n - len(cycle_cust)
+        adhoc_cust = rng.choice(len(weight), extra, p=weight / weight.sum())
+        adhoc_created = sample_times(
+            rng,
+            self.start_s,
+            self.end_s,
+            extra,
+            row_lo=self.cust_lo[adhoc_cust],
+            row_hi=self.cust_hi[adhoc_cust],
+            growth=0.2,
+        )
+        cust = np.concatenate([cycle_cust, adhoc_cust])
+        created = np.concatenate([cycle_created, adhoc_created])
+        regular = np.arange(n) < len(cycle_cust)
+        order = np.lexsort((~regular, cust, created))
+        cust, created, regular = cust[order], created[order], regular[order]
         next_item = 1
         for lo in range(0, n, ORDERS_PER_CHUNK):
             hi = min(n, lo + ORDERS_PER_CHUNK)
@@ -393,6 +415,7 @@ class Generation:
                 lo + 1,
                 next_item,
                 self.scale.avg_items_per_order,
+                regular[lo:hi],
             )
             w.write(schema.orders, orders)
             w.write(schema.order_items, items)
