@@ -210,6 +210,7 @@ def extract_marketo_for_demo(
 
 def summarize(settings: Settings, result) -> str:
     """The marts, raw tables and checks after ``result`` (one run, or a list of runs)."""
+    from orchestration.demo.signal import SIGNAL_MARTS, signal_lines
     from orchestration.resources.warehouse import WarehouseResource
 
     results = result if isinstance(result, list) else [result]
@@ -248,6 +249,8 @@ def summarize(settings: Settings, result) -> str:
         for table in warehouse.list_tables(raw)
         if not table.startswith("_")  # the load ledger, export state and staging tables
     ]
+    if set(warehouse.list_tables(marts)) >= SIGNAL_MARTS:
+        lines += signal_lines(warehouse.sql())
     warehouse.close()
     lines += ["", f"Checks: {checks['passed']} passed, {checks['failed']} failed, {checks['warned']} warned"]
     lines += [f"  {name}" for name in failed_checks]

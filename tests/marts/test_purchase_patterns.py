@@ -12,8 +12,10 @@ from collections import Counter
 from decimal import Decimal
 from itertools import combinations, pairwise
 
+import numpy as np
 import pytest
 
+from orchestration.demo.generator.rhythm import reorder_days, staple_products
 from tests.marts.built import Built, close, rows
 from tests.marts.test_marts_recomputed_from_source import AS_OF
 from tests.pipeline.conftest import AS_OF_DATE
@@ -132,3 +134,33 @@ def test_co_purchased_products_recomputed_from_source(built: Built) -> None:
         assert row[:5] == want[:5], pair
         for got, exp in zip(row[5:], want[5:], strict=True):
             assert close(got, exp, 1e-4), (pair, got, exp)
+
+
+def test_purchase_patterns_recover_each_customers_reorder_cycle(built: Built) -> None:
+    """The generator has each pharmacy reorder its two staples every ``reorder_days(id)`` days
+    (orchestration/demo/generator/rhythm.py: a slot may slip a day, or move off a closed day);
+    the mart's median days between purchases of a staple lands on that cycle."""
+    with built.source() as src:
+        products = rows(src, "select id, status from products order by id")
+        customers = [c for (c,) in rows(src, "select id from customers order by id")]
+    staples = staple_products(np.array(customers), np.array([status == "active" for _, status in products]))
+    cycles = reorder_days(np.array(customers))
+    product_ids = [pid for pid, _ in products]
+    with built.marts() as con:
+        mart = {
+            (customer, product): (count, median)
+            for customer, product, count, median in rows(
+                con,
+                "select customer_id, product_id, purchases_count, median_days_between_purchases "
+                "from marts.purchase_patterns",
+            )
+        }
+    errors = []
+    for customer, own, cycle in zip(customers, staples.tolist(), cycles.tolist(), strict=True):
+        for position in (p for p in own if p >= 0):
+            count, median = mart.get((customer, product_ids[position]), (0, None))
+            if count >= 4:  # three gaps or more
+                errors.append(float(median) - cycle)
+    assert len(errors) >= 40, errors
+    assert statistics.median(errors) == 0, errors
+    assert sum(abs(e) <= 1.5 for e in errors) >= 0.8 * len(errors), errors
