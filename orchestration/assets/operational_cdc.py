@@ -75,7 +75,9 @@ def build_cdc_asset(
     return _drain
 
 
-def build_slot_lag_check(sources: Sources, table: str, *, key: dg.AssetKey) -> dg.AssetChecksDefinition:
+def build_slot_lag_check(
+    sources: Sources, table: str, *, key: dg.AssetKey, raw_schema: str
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=key,
         name=SLOT_LAG_CHECK,
@@ -87,7 +89,7 @@ def build_slot_lag_check(sources: Sources, table: str, *, key: dg.AssetKey) -> d
     )
     def _lag(ops_db: OperationalDatabaseResource, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         if ops_db.engine.dialect.name in BINLOG_DIALECTS:
-            return _binlog_lag(ops_db, warehouse, table)
+            return _binlog_lag(ops_db, warehouse, table, raw_schema)
         slot = postgres_slot.slot_name(ops_db.cdc_slot_prefix, table)
         limit = ops_db.cdc_slot_lag_max_bytes
         with ops_db.engine.connect() as conn:
@@ -127,12 +129,12 @@ def build_slot_lag_check(sources: Sources, table: str, *, key: dg.AssetKey) -> d
 
 
 def _binlog_lag(
-    ops_db: OperationalDatabaseResource, warehouse: WarehouseResource, table: str
+    ops_db: OperationalDatabaseResource, warehouse: WarehouseResource, table: str, raw_schema: str
 ) -> dg.AssetCheckResult:
     """The binlog has no consumer state: the lag is what was written after the position the
     warehouse recorded (the ledger's, or the read position past it), and a purge is fatal."""
     limit = ops_db.cdc_slot_lag_max_bytes
-    position = binlog_read_position(warehouse.get(), table)
+    position = binlog_read_position(warehouse.get(), table, raw_schema)
     if position is None:
         return dg.AssetCheckResult(
             passed=False,

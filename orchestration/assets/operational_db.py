@@ -231,5 +231,8 @@ def definitions(settings: Settings) -> dg.Definitions:
     sources = load_sources(settings.sources_file)
     return dg.Definitions(
         assets=build_extraction_assets(sources),
-        asset_checks=[build_slot_lag_check(sources, t, key=raw_asset_key(t)) for t in cdc_tables(sources)],
+        asset_checks=[
+            build_slot_lag_check(sources, t, key=raw_asset_key(t), raw_schema=RAW_SCHEMA)
+            for t in cdc_tables(sources)
+        ],
     )

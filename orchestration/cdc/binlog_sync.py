@@ -125,9 +125,7 @@ def sync_binlog_table(
     )
 
 
-def binlog_read_position(
-    warehouse: Warehouse, table: str, raw_schema: str = "raw_ops"
-) -> BinlogPosition | None:
+def binlog_read_position(warehouse: Warehouse, table: str, raw_schema: str) -> BinlogPosition | None:
     """Where the next drain of ``table`` starts reading: the later of the ledger's position and
     the read position recorded past it; None before the first snapshot."""
     text = warehouse.source_position(raw_schema, table)
