@@ -12,7 +12,8 @@ written in fixed-size chunks (the chunking does not depend on the backend), so
 memory stays bounded at tens of millions of order items.
 
 The package, by job: ``scale`` (how much), ``seed`` (the full history, entity by
-entity, with ``rows`` holding the row builders that ``clock`` reuses), ``bulk``
+entity, with ``rows`` holding the row builders that ``clock`` reuses and ``rhythm``
+each pharmacy's reorder cycle and staples), ``bulk``
 (each backend's fastest write path), ``live`` and ``clock`` (moving the demo clock
 forward), ``api`` (the two entry points) and ``cli``.
 
