@@ -30,7 +30,7 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 DEFAULT_SOURCES_FILE = PROJECT_ROOT / "orchestration" / "sources.yml"
 
 WAREHOUSE_BACKENDS = ("duckdb", "bigquery")  # not the `warehouses` source table
-POSTGRES_COPY_CLIENTS = ("auto", "psql", "psycopg")
+POSTGRES_COPY_CLIENTS = ("auto", "psql", "duckdb", "psycopg")
 MARKETO_VARIABLES = ("MARKETO_BASE_URL", "MARKETO_CLIENT_ID", "MARKETO_CLIENT_SECRET")
 DEFAULT_MARKETO_HISTORY_START = "2018-01-01"
 DEFAULT_MARKETO_ACTIVITIES_START = "2025-01-01"

@@ -8,8 +8,10 @@ deliver (see docs/benchmarks.md):
   row per call, so a Python loop over psycopg's ``Copy`` costs about 1 µs per row, as
   much as the server's own formatting. When the ``psql`` client is installed, it runs
   that loop in C and pipes the stream to Arrow (about 8x less client CPU); without it,
-  psycopg's ``Copy`` is read in 1 MB blocks. ``EXTRACT_POSTGRES_COPY=psql|psycopg``
-  forces one (default ``auto``).
+  DuckDB's postgres extension reads the same query as binary COPY in C++
+  (duckdb_postgres.py); psycopg's ``Copy`` in 1 MB blocks is the last resort.
+  ``EXTRACT_POSTGRES_COPY=psql|duckdb|psycopg`` forces one (default ``auto``: psql, then
+  duckdb, then psycopg).
 * MySQL/MariaDB: an unbuffered server-side cursor (``SSCursor``) fetched in chunks.
 * SQLite and anything else: a SQLAlchemy streaming result fetched in chunks.
 
@@ -31,6 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
+from orchestration.extract import duckdb_postgres
 from orchestration.extract.arrow_types import to_arrow
 from orchestration.extract.limits import DEFAULT_CHUNK_ROWS
 from orchestration.extract.mark_guard import EXTRACT_APPLICATION_NAME
@@ -199,6 +202,13 @@ class _CopyBlocks:
 def _copy_query(request: ExtractRequest):
     from psycopg import sql
 
+    return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(_select_query(request))
+
+
+def _select_query(request: ExtractRequest):
+    """The request's SELECT for PostgreSQL, values quoted as literals (COPY takes no parameters)."""
+    from psycopg import sql
+
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in request.schema.names)
     query = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier(request.table))
     # COPY takes no bind parameters; sql.Literal quotes each value client-side.
@@ -210,7 +220,7 @@ def _copy_query(request: ExtractRequest):
         query = sql.SQL("{} WHERE ({} >= {} OR {} IS NULL)").format(
             query, cursor, sql.Literal(request.since), cursor
         )
-    return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+    return query
 
 
 def _csv_reader(source, request: ExtractRequest) -> pa_csv.CSVStreamingReader:
@@ -261,15 +271,21 @@ def _postgres_copy_client() -> str:
     # other than auto, psql or psycopg is a SettingsError naming EXTRACT_POSTGRES_COPY.
     choice = load_settings().postgres_copy_client
     if choice == "auto":
-        return "psql" if shutil.which("psql") else "psycopg"
+        if shutil.which("psql"):
+            return "psql"
+        return "duckdb" if duckdb_postgres.available() else "psycopg"
     if choice == "psql" and not shutil.which("psql"):
         raise FileNotFoundError(f"{COPY_CLIENT_ENV}=psql but no psql client is on PATH")
     return choice
 
 
 def _stream_postgres_copy(engine: sa.Engine, request: ExtractRequest) -> Iterator[pa.RecordBatch]:
-    if _postgres_copy_client() == "psql":
+    client = _postgres_copy_client()
+    if client == "psql":
         yield from _stream_postgres_psql(engine, request)
+        return
+    if client == "duckdb":
+        yield from _stream_postgres_duckdb(engine, request)
         return
     statement = _copy_query(request)
     raw = engine.raw_connection()
@@ -284,12 +300,24 @@ def _stream_postgres_copy(engine: sa.Engine, request: ExtractRequest) -> Iterato
         raw.close()
 
 
+def _libpq_params(engine: sa.Engine) -> dict[str, str | int]:
+    _, params = engine.dialect.create_connect_args(engine.url)
+    return {k: v for k, v in params.items() if v is not None and isinstance(v, str | int)}
+
+
+def _stream_postgres_duckdb(engine: sa.Engine, request: ExtractRequest) -> Iterator[pa.RecordBatch]:
+    with engine.connect() as conn:  # composing the statement quotes literals per connection
+        query = _select_query(request).as_string(conn.connection.driver_connection)
+    yield from duckdb_postgres.stream_query(
+        _libpq_params(engine), query, request.schema, table=request.table, chunk_rows=request.chunk_rows
+    )
+
+
 def _psql_connection(engine: sa.Engine) -> tuple[str, dict[str, str]]:
     """A libpq conninfo for ``psql`` and the environment that carries the password."""
     from psycopg.conninfo import make_conninfo
 
-    _, params = engine.dialect.create_connect_args(engine.url)
-    params = {k: v for k, v in params.items() if v is not None and isinstance(v, str | int)}
+    params = _libpq_params(engine)
     password = params.pop("password", None)
     # The child process inherits this process's environment (PATH, PGSSL*, ...): passed
     # through, not read as a setting.
