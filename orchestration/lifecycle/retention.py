@@ -9,6 +9,14 @@ Two kinds of rule:
   the window is longer than the daily inventory history dbt rebuilds (90 days) so that
   every day it rebuilds still finds the version in force on that day.
 
+  A table in mode ``cdc`` orders its versions by ``_cdc_position`` (rows loaded in cursor
+  mode before the switch first), and its delete, truncate and snapshot events decide with
+  its versions whether a key still exists (dbt's ``latest_version_with_deletes``). So a row
+  goes only once a later *live* version of its key (an insert, update or snapshot row) was
+  committed more than ``days`` ago: the key's latest live version and any delete after it
+  stay; truncate events have no key and stay; and the rows of the latest snapshot or
+  truncate position stay, because a key a re-snapshot did not hold has ended there.
+
 The raw_ops rules come from the sources file (orchestration/sources.yml, ``retention``);
 the rules below cover the tables derived from them, the quarantine and Marketo.
 
@@ -23,7 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from orchestration.sources import Sources, load_sources
-from orchestration.warehouse.base import REJECTED_ROWS
+from orchestration.warehouse.base import CDC_COLUMNS, REJECTED_ROWS
 from orchestration.warehouse.sql import WarehouseSql
 
 REJECTED_ROWS_DAYS = 90
@@ -39,6 +47,8 @@ class RetentionRule:
     days: int
     key: str = "id"
     reason: str = ""
+    # superseded: versions ordered by _cdc_position with change events (mode cdc), see above
+    by_change_position: bool = False
 
     @property
     def name(self) -> str:
@@ -58,14 +68,13 @@ def source_rules(sources: Sources) -> tuple[RetentionRule, ...]:
                 )
             )  # fmt: skip
     for table in sources:
-        # Not yet for mode cdc: its versions are ordered by _cdc_position, not by the cursor
-        # (docs/reliability.md, "Change data capture"); its age rules apply as declared.
-        if table.retention.superseded_days and table.mode == "cursor":
+        if table.retention.superseded_days:
             rules.append(
                 RetentionRule(
                     "raw_ops", table.name, "superseded", table.cursor_column, table.retention.superseded_days,
                     key=table.primary_key,
                     reason="raw history beyond the current version (debugging, inventory history)",
+                    by_change_position=table.mode == "cdc",
                 )
             )  # fmt: skip
     return tuple(rules)
@@ -140,11 +149,18 @@ def enforce(
             outcomes.append(RetentionOutcome(rule, 0, cutoff, skipped="table does not exist"))
             continue
         columns = sql.columns(schema, rule.table)
-        if rule.column not in columns:
-            outcomes.append(RetentionOutcome(rule, 0, cutoff, skipped=f"no column {rule.column}"))
+        required = (rule.column, *(CDC_COLUMNS if rule.by_change_position else ()))
+        missing = [c for c in required if c not in columns]
+        if missing:
+            outcomes.append(RetentionOutcome(rule, 0, cutoff, skipped=f"no column {missing[0]}"))
             continue
         table = sql.relation(schema, rule.table)
-        statement = _age_delete(table, rule) if rule.kind == "age" else _superseded_delete(table, rule)
+        if rule.kind == "age":
+            statement = _age_delete(table, rule)
+        elif rule.by_change_position:
+            statement = _superseded_change_delete(table, rule)
+        else:
+            statement = _superseded_delete(table, rule)
         (deleted,) = sql.transaction([(statement, {"cutoff": cutoff})])
         outcomes.append(RetentionOutcome(rule, deleted, cutoff))
     return outcomes
@@ -164,4 +180,23 @@ def _superseded_delete(t: str, rule: RetentionRule) -> str:
         f"from {t}) v "
         f"where v.k = target.{rule.key} and v.c = target.{rule.column} and v.b = target._batch_id "
         "and v.superseded_at < $cutoff)"
+    )
+
+
+def _superseded_change_delete(t: str, rule: RetentionRule) -> str:
+    # A version is identified by (key, position, cursor, _batch_id): positions are unique per
+    # key among change rows; rows from cursor mode (no position) as in _superseded_delete.
+    live = "(_cdc_operation is null or _cdc_operation not in ('delete', 'truncate'))"
+    return (
+        f"delete from {t} as target where exists ("
+        f"select 1 from (select {rule.key} as k, _cdc_position as p, {rule.column} as c, _batch_id as b, "
+        f"min(case when {live} then coalesce(_cdc_committed_at, {rule.column}) end) over ("
+        f"partition by {rule.key} order by _cdc_position asc nulls first, {rule.column}, _loaded_at "
+        "rows between 1 following and unbounded following) as superseded_at "
+        f"from {t} where {rule.key} is not null) v "
+        f"where v.k = target.{rule.key} and v.p is not distinct from target._cdc_position "
+        f"and v.c is not distinct from target.{rule.column} and v.b = target._batch_id "
+        "and v.superseded_at < $cutoff) "
+        "and (target._cdc_position is null or target._cdc_position is distinct from ("
+        f"select max(m._cdc_position) from {t} as m where m._cdc_operation in ('truncate', 'snapshot')))"
     )

@@ -17,6 +17,7 @@ from orchestration.lifecycle import retention
 from orchestration.resources.dbt import dbt_project, dbt_target
 from orchestration.resources.warehouse import WarehouseResource
 from orchestration.settings import load_settings
+from orchestration.sources import load_sources
 from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.pipeline.conftest import _dbt_manifest, make_harness  # noqa: F401 - the fixture prepares dbt
 
@@ -323,3 +324,100 @@ def test_retention_runs_daily():
     schedule = build_definitions().resolve_schedule_def("retention_enforcement_schedule")
     assert schedule.cron_schedule == "0 4 * * *"
     assert schedule.job_name == "retention_enforcement"
+
+
+CDC_ORDERS = """tables:
+  orders:
+    description: Orders.
+    primary_key: id
+    cursor: updated_at
+    mode: cdc
+    retention: {superseded_days: 180}
+"""
+
+# What staging makes of a CDC table (dbt's latest_version_with_deletes), in plain SQL: each
+# key's latest live version and whether a delete, or a truncate or snapshot without it, ended it.
+CDC_STATE = """
+with live as (
+    select *, row_number() over (
+        partition by id order by _cdc_position desc nulls last, updated_at desc, _loaded_at desc) as r
+    from {t}
+    where id is not null and (_cdc_operation is null or _cdc_operation not in ('delete', 'truncate'))
+)
+select id, status,
+    exists (select 1 from {t} e where e.id = live.id and e._cdc_operation = 'delete'
+            and e._cdc_position > live._cdc_position)
+    or coalesce((select max(m._cdc_position) from {t} m
+                 where m._cdc_operation in ('truncate', 'snapshot')) > live._cdc_position, false) as ended
+from live where r = 1 order by id
+"""
+CDC_ROWS = [  # id, status, age in days, operation, position (180 days kept)
+    (None, None, 700, "truncate", "0000"),  # no key: stays
+    (3, "pending", 600, None, None),  # cursor mode before the switch; superseded: goes
+    (1, "pending", 500, "snapshot", "0001"),  # the first snapshot: superseded, goes
+    (3, "pending", 500, "snapshot", "0001"),  # goes (the re-snapshot 250 days ago)
+    (1, "shipped", 400, "update", "0002"),  # goes (the re-snapshot)
+    (2, "pending", 390, "insert", "0003"),  # the live version before its delete: stays
+    (2, None, 380, "delete", "0004"),  # nothing live after it: stays
+    (4, "shipped", 370, "insert", "0005"),  # latest; the re-snapshot lacks it: stays
+    (5, "pending", 360, "insert", "0006"),  # re-inserted 300 days ago: goes
+    (5, None, 350, "delete", "0007"),  # a live version after it: goes
+    (5, "confirmed", 300, "insert", "0008"),  # goes (the re-snapshot)
+    # The latest snapshot position: stays, though each of its rows is superseded (without it,
+    # the truncate would be the latest end and key 4 would come back).
+    (1, "shipped", 250, "snapshot", "0009"),
+    (3, "pending", 250, "snapshot", "0009"),
+    (5, "confirmed", 250, "snapshot", "0009"),
+    (3, "confirmed", 200, "update", "0010"),  # the latest of each key: stay
+    (1, "delivered", 190, "update", "0011"),
+    (5, "paid", 185, "update", "0012"),
+]
+CDC_KEPT = [
+    (None, "0000"), (2, "0003"), (2, "0004"), (4, "0005"), (1, "0009"), (3, "0009"), (5, "0009"),
+    (3, "0010"), (1, "0011"), (5, "0012"),
+]  # fmt: skip
+CDC_STATE_ROWS = [
+    (1, "delivered", False), (2, "pending", True), (3, "confirmed", False), (4, "shipped", True), (5, "paid", False)
+]  # fmt: skip
+
+
+def cdc_retention_case(sql, tmp_path) -> None:
+    """The superseded rule on a hand-built CDC raw table through ``sql`` (DuckDB or BigQuery):
+    what goes, what stays, and that staging reads the same state after it."""
+    from tests.cdc.helpers import sources_file
+
+    int64, string, timestamp = (sql.column_type(k) for k in ("int64", "string", "timestamp"))
+    sql.create_dataset("raw_ops")
+    t = sql.relation("raw_ops", "orders")
+    sql.ddl(
+        f"create table {t} (id {int64}, status {string}, updated_at {timestamp}, _batch_id {string}, "
+        f"_loaded_at {timestamp}, _cdc_operation {string}, _cdc_committed_at {timestamp}, _cdc_position {string})"
+    )
+
+    def literal(value, kind: str) -> str:
+        if value is None:
+            return f"cast(null as {kind})"
+        return f"'{value}'" if kind == string else str(value)
+
+    values = []
+    for key, status, age, operation, position in CDC_ROWS:
+        at = f"timestamp '{AS_OF - dt.timedelta(days=age):%Y-%m-%d %H:%M:%S}'"
+        values.append(
+            f"({literal(key, int64)}, {literal(status, string)}, {at}, 'b', {at}, "
+            f"{literal(operation, string)}, {at}, {literal(position, string)})"
+        )
+    sql.transaction([(f"insert into {t} values " + ", ".join(values), None)])
+    before = sql.rows(CDC_STATE.format(t=t))
+    assert [tuple(r) for r in before] == CDC_STATE_ROWS
+    rules = retention.source_rules(load_sources(sources_file(tmp_path, CDC_ORDERS)))
+    (outcome,) = retention.enforce(sql, AS_OF, rules)
+    assert outcome.rule.by_change_position and outcome.skipped is None
+    assert outcome.rows_deleted == 7
+    kept = sql.rows(f"select id, _cdc_position from {t} order by _cdc_position asc nulls first, id")
+    assert [tuple(r) for r in kept] == CDC_KEPT
+    assert sql.rows(CDC_STATE.format(t=t)) == before  # staging reads the same state
+    assert sum(o.rows_deleted for o in retention.enforce(sql, AS_OF, rules)) == 0
+
+
+def test_retention_of_a_cdc_table_keeps_what_staging_reads(tmp_path):
+    cdc_retention_case(DuckDBWarehouse(tmp_path / "w.duckdb").sql(), tmp_path)
