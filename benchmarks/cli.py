@@ -4,6 +4,7 @@
                          [--pipeline-history 1,4,16] [--completeness-items 10000000] [--smoke]
     python -m benchmarks completeness   # only the completeness check; other figures kept
     python -m benchmarks cdc            # only change data capture apply; other figures kept
+    python -m benchmarks snapshot       # only PostgreSQL reads without psql; other figures kept
 
 Heavy measurements run one at a time (the reference machine has two cores): each path
 in its own subprocess, paths interleaved within a repeat so background load hits all of
@@ -47,6 +48,9 @@ from benchmarks.results import (
 CDC_LAG_RATE = 1_000  # changes per second (issue #17)
 CDC_DRAIN_INTERVAL_S = 60  # the cdc_drain schedule's default interval
 PG_PATHS = ("copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql")
+# Reading PostgreSQL without psql (issue #17 item 11): the COPY floor, DuckDB's postgres
+# extension alone as the peer, and our extraction through each client.
+SNAPSHOT_PATHS = ("copy_psql", "duckdb_postgres_ext", "ours_duckdb", "ours", "ours_psycopg")
 
 
 @dataclass
@@ -67,6 +71,8 @@ class Options:
     only_completeness: bool = False
     cdc_changes: int = 0
     only_cdc: bool = False
+    snapshot_items: int = 0
+    only_snapshot: bool = False
     cdc_lag_seconds: float = 0
 
 
@@ -291,6 +297,10 @@ def run_benchmarks(options: Options) -> Results:
         results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
     if options.cdc_lag_seconds:
         results.cdc_lag = measure_cdc_lag(CDC_LAG_RATE, options.cdc_lag_seconds, CDC_DRAIN_INTERVAL_S, _log)
+    if options.snapshot_items:
+        results.snapshot = measure_extraction(
+            "postgresql", options.snapshot_items, SNAPSHOT_PATHS, options.repeats
+        )
     if options.output:
         write_report(results, options.output)
         _log(f"wrote {options.output}")
@@ -300,21 +310,23 @@ def run_benchmarks(options: Options) -> Results:
     return results
 
 
+def _extraction_from_json(e: dict) -> ExtractionResult:
+    paths = {
+        name: PathSummary(
+            path=p["path"],
+            runs=[Measurement(**m) for m in p["runs"]],
+            expected_rows=p["expected_rows"],
+            expected_sum_total=p["expected_sum_total"],
+            expected_sum_id=p["expected_sum_id"],
+        )
+        for name, p in e["paths"].items()
+    }
+    return ExtractionResult(**{**e, "paths": paths})
+
+
 def results_from_json(data: dict) -> Results:
     """Rebuild a run's results from ``--json`` output (to re-render the report)."""
-    extraction = []
-    for e in data["extraction"]:
-        paths = {
-            name: PathSummary(
-                path=p["path"],
-                runs=[Measurement(**m) for m in p["runs"]],
-                expected_rows=p["expected_rows"],
-                expected_sum_total=p["expected_sum_total"],
-                expected_sum_id=p["expected_sum_id"],
-            )
-            for name, p in e["paths"].items()
-        }
-        extraction.append(ExtractionResult(**{**e, "paths": paths}))
+    extraction = [_extraction_from_json(e) for e in data["extraction"]]
     return Results(
         **{
             **data,
@@ -324,6 +336,7 @@ def results_from_json(data: dict) -> Results:
             "completeness": _completeness_from_json(data.get("completeness")),
             "cdc": _cdc_from_json(data.get("cdc")),
             "cdc_lag": CdcLagResult(**data["cdc_lag"]) if data.get("cdc_lag") else None,
+            "snapshot": _extraction_from_json(data["snapshot"]) if data.get("snapshot") else None,
         }
     )
 
@@ -349,10 +362,16 @@ def _completeness_from_json(data: dict | None) -> CompletenessResult | None:
 
 
 def run_one_section(options: Options) -> Results:
-    """Measure one section (completeness or cdc) alone and merge it into the last full run's results."""
+    """Measure one section (completeness, cdc or snapshot) alone and merge it into the last full
+    run's results."""
     json_path = options.json_output or PROJECT_ROOT / "docs" / "benchmarks.json"
     results = results_from_json(json.loads(json_path.read_text()))
-    if options.only_cdc:
+    if options.only_snapshot:
+        section, command = "PostgreSQL reads without psql", "snapshot"
+        results.snapshot = measure_extraction(
+            "postgresql", options.snapshot_items, SNAPSHOT_PATHS, options.repeats
+        )
+    elif options.only_cdc:
         section, command = "change data capture", "cdc"
         results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
         if options.cdc_lag_seconds:
@@ -390,7 +409,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=0.25,
         help="history 1x = the demo scale times this (0.25: ~125k lines)",
     )
-    parser.add_argument("only", nargs="?", choices=["completeness", "cdc"], help="measure only this part")
+    parser.add_argument(
+        "only", nargs="?", choices=["completeness", "cdc", "snapshot"], help="measure only this part"
+    )
+    parser.add_argument(
+        "--snapshot-items", type=int, default=1_000_000, help="order_items rows read without psql; 0 to skip"
+    )
     parser.add_argument("--mariadb-items", type=int, default=1_000_000, help="0 to skip MariaDB")
     parser.add_argument(
         "--completeness-items", type=int, default=10_000_000, help="order_items rows; 0 to skip"
@@ -428,6 +452,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
             command=command,
             completeness_items=20_000,
             cdc_changes=2_000,
+            snapshot_items=20_000,
         )
     if args.render:
         return Options([], 0, [], 0, 0, 0, False, False, args.output, None, command, render=args.render)
@@ -448,6 +473,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         cdc_changes=args.cdc_changes,
         only_cdc=args.only == "cdc",
         cdc_lag_seconds=args.cdc_lag_seconds,
+        snapshot_items=args.snapshot_items,
+        only_snapshot=args.only == "snapshot",
     )
 
 
@@ -458,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         results = results_from_json(json.loads(options.render.read_text()))
         write_report(results, options.output or PROJECT_ROOT / "docs" / "benchmarks.md")
         return 0
-    only = options.only_completeness or options.only_cdc
+    only = options.only_completeness or options.only_cdc or options.only_snapshot
     results = run_one_section(options) if only else run_benchmarks(options)
     failed = [
         f"{e.dialect}/{p.path}" for e in results.extraction for p in e.paths.values() if p.correct is False
@@ -473,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if results.cdc and not results.cdc.ours.correct:
         failed.append("cdc apply")
+    if results.snapshot:
+        failed += [f"snapshot/{p.path}" for p in results.snapshot.paths.values() if p.correct is False]
     if failed:
         print("correctness FAILED: " + ", ".join(failed), file=sys.stderr)
         return 1

@@ -132,5 +132,7 @@ class Results:
     completeness: CompletenessResult | None = None
     cdc: CdcResult | None = None
     cdc_lag: CdcLagResult | None = None
+    # PostgreSQL reads without psql, with DuckDB's postgres extension as the peer (issue #17)
+    snapshot: ExtractionResult | None = None
     smoke: bool = False
     notes: list[str] = field(default_factory=list)

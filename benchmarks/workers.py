@@ -126,6 +126,34 @@ def ours_psycopg(url: str, work_dir: Path) -> WorkerResult:
     return _ours(url, work_dir, "ours_psycopg")
 
 
+def ours_duckdb(url: str, work_dir: Path) -> WorkerResult:
+    """Our extract_table reading through DuckDB's postgres extension (no psql needed)."""
+    os.environ["EXTRACT_POSTGRES_COPY"] = "duckdb"
+    return _ours(url, work_dir, "ours_duckdb")
+
+
+def duckdb_postgres_ext(url: str, work_dir: Path) -> WorkerResult:
+    """The peer: DuckDB's postgres extension copying the table into a DuckDB file
+    (``ATTACH ... (TYPE postgres)`` then ``CREATE TABLE AS``), nothing else."""
+    import duckdb
+    import sqlalchemy as sa
+
+    from orchestration.extract.duckdb_postgres import attach
+    from orchestration.extract.readers import _libpq_params
+
+    engine = sa.create_engine(url)
+    params = _libpq_params(engine)
+    engine.dispose()
+    target = work_dir / "peer.duckdb"
+    con = duckdb.connect(str(target))
+    started = time.perf_counter()
+    attach(con, params, "src")
+    con.execute(f"create table {TABLE} as select * from src.public.{TABLE}")
+    seconds = time.perf_counter() - started
+    con.close()
+    return WorkerResult("duckdb_postgres_ext", seconds, *_duckdb_checksum(target, TABLE))
+
+
 def ours_mariadb(url: str, work_dir: Path) -> WorkerResult:
     """Our extract_table on MariaDB (SSCursor chunks) into DuckDB."""
     return _ours(url, work_dir, "ours_mariadb")
@@ -287,6 +315,8 @@ PATHS = {
     "copy_psql": copy_psql,
     "ours": ours,
     "ours_psycopg": ours_psycopg,
+    "ours_duckdb": ours_duckdb,
+    "duckdb_postgres_ext": duckdb_postgres_ext,
     "ours_profiled": ours_profiled,
     "dlt_pyarrow": dlt_pyarrow,
     "pandas_read_sql": pandas_read_sql,

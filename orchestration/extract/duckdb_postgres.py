@@ -77,16 +77,7 @@ def stream_query(
 
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
-        version = con.execute("pragma version").fetchone()[0]
-        con.execute(f"load {_literal(extension_file(version))}")
-        secret = ", ".join(f"{SECRET_KEYS[k]} {_literal(v)}" for k, v in params.items() if k in SECRET_KEYS)
-        con.execute(f"create temporary secret source_db (type postgres{', ' + secret if secret else ''})")
-        rest = {k: v for k, v in params.items() if k not in SECRET_KEYS}
-        conninfo = " ".join(
-            f"{k}={_libpq_value(v)}"
-            for k, v in {**rest, "application_name": EXTRACT_APPLICATION_NAME}.items()
-        )
-        con.execute(f"attach {_literal(conninfo)} as source_db (type postgres, secret source_db, read_only)")
+        attach(con, params, "source_db")
         relation = f"postgres_query('source_db', {_literal(query)})"
         if not _exact_types(con, relation, schema):
             relation = f"postgres_query('source_db', {_literal(_with_text_columns(query, schema))})"
@@ -95,6 +86,20 @@ def stream_query(
             yield _conform(batch, schema, table)
     finally:
         con.close()
+
+
+def attach(con, params: Mapping[str, Any], alias: str) -> None:
+    """Load the extension into DuckDB connection ``con`` and attach the PostgreSQL database of
+    libpq ``params`` read-only as ``alias``, under the extraction's application name."""
+    version = con.execute("pragma version").fetchone()[0]
+    con.execute(f"load {_literal(extension_file(version))}")
+    secret = ", ".join(f"{SECRET_KEYS[k]} {_literal(v)}" for k, v in params.items() if k in SECRET_KEYS)
+    con.execute(f"create temporary secret {alias} (type postgres{', ' + secret if secret else ''})")
+    rest = {k: v for k, v in params.items() if k not in SECRET_KEYS}
+    conninfo = " ".join(
+        f"{k}={_libpq_value(v)}" for k, v in {**rest, "application_name": EXTRACT_APPLICATION_NAME}.items()
+    )
+    con.execute(f"attach {_literal(conninfo)} as {alias} (type postgres, secret {alias}, read_only)")
 
 
 def _libpq_value(value: Any) -> str:

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from benchmarks.cli import parse_args, run_benchmarks
+from benchmarks.cli import SNAPSHOT_PATHS, parse_args, run_benchmarks
 from benchmarks.report import render
 from tests.servers import skip_or_fail
 
@@ -44,6 +44,12 @@ def test_smoke_benchmark_every_path_equals_the_source(tmp_path):
             continue
         assert summary.correct, (name, summary.runs, summary.expected_rows, summary.expected_sum_total)
         assert summary.rows == postgres.order_items > 0
+
+    snapshot = results.snapshot  # reading PostgreSQL without psql, the extension alone beside it
+    assert set(snapshot.paths) == set(SNAPSHOT_PATHS)
+    for name, summary in snapshot.paths.items():
+        if name != "copy_psql":
+            assert summary.correct and summary.rows == snapshot.order_items > 0, (name, summary.runs)
 
     for extraction in results.extraction:
         for summary in extraction.paths.values():
