@@ -3,7 +3,7 @@
     python -m benchmarks [--scale-items 1000000,10000000] [--repeats 3]
                          [--pipeline-history 1,4,16] [--completeness-items 10000000] [--smoke]
     python -m benchmarks completeness   # only the completeness check; other figures kept
-    python -m benchmarks cdc            # only change data capture apply; other figures kept
+    python -m benchmarks cdc            # only change data capture apply (PostgreSQL, MariaDB); other figures kept
     python -m benchmarks snapshot       # only PostgreSQL reads without psql; other figures kept
 
 Heavy measurements run one at a time (the reference machine has two cores): each path
@@ -31,6 +31,7 @@ from pathlib import Path
 from benchmarks import sources
 from benchmarks.cdc import measure_cdc
 from benchmarks.cdc_lag import measure_cdc_lag
+from benchmarks.cdc_mariadb import measure_cdc_mariadb
 from benchmarks.environment import describe
 from benchmarks.measure import PROJECT_ROOT, Measurement, run_worker
 from benchmarks.report import write_report
@@ -71,6 +72,7 @@ class Options:
     only_completeness: bool = False
     cdc_changes: int = 0
     only_cdc: bool = False
+    cdc_mariadb_changes: int = 0
     snapshot_items: int = 0
     only_snapshot: bool = False
     cdc_lag_seconds: float = 0
@@ -295,6 +297,8 @@ def run_benchmarks(options: Options) -> Results:
         results.completeness = measure_completeness(options.completeness_items, options.repeats)
     if options.cdc_changes:
         results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
+    if options.cdc_mariadb_changes:
+        results.cdc_mariadb = measure_cdc_mariadb(options.cdc_mariadb_changes, options.repeats, _log)
     if options.cdc_lag_seconds:
         results.cdc_lag = measure_cdc_lag(CDC_LAG_RATE, options.cdc_lag_seconds, CDC_DRAIN_INTERVAL_S, _log)
     if options.snapshot_items:
@@ -335,6 +339,7 @@ def results_from_json(data: dict) -> Results:
             "demo": DemoResult(**data["demo"]) if data.get("demo") else None,
             "completeness": _completeness_from_json(data.get("completeness")),
             "cdc": _cdc_from_json(data.get("cdc")),
+            "cdc_mariadb": _cdc_from_json(data.get("cdc_mariadb")),
             "cdc_lag": CdcLagResult(**data["cdc_lag"]) if data.get("cdc_lag") else None,
             "snapshot": _extraction_from_json(data["snapshot"]) if data.get("snapshot") else None,
         }
@@ -373,7 +378,10 @@ def run_one_section(options: Options) -> Results:
         )
     elif options.only_cdc:
         section, command = "change data capture", "cdc"
-        results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
+        if options.cdc_changes:
+            results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
+        if options.cdc_mariadb_changes:
+            results.cdc_mariadb = measure_cdc_mariadb(options.cdc_mariadb_changes, options.repeats, _log)
         if options.cdc_lag_seconds:
             results.cdc_lag = measure_cdc_lag(
                 CDC_LAG_RATE, options.cdc_lag_seconds, CDC_DRAIN_INTERVAL_S, _log
@@ -423,6 +431,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--cdc-changes", type=int, default=200_000, help="changes per CDC apply repeat; 0 to skip"
     )
     parser.add_argument(
+        "--cdc-mariadb-changes", type=int, default=200_000, help="changes per binlog apply repeat; 0 to skip"
+    )
+    parser.add_argument(
         "--cdc-lag-seconds", type=float, default=300, help="how long the CDC lag load runs; 0 to skip"
     )
     parser.add_argument("--pandas-max-items", type=int, default=1_000_000)
@@ -452,6 +463,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
             command=command,
             completeness_items=20_000,
             cdc_changes=2_000,
+            cdc_mariadb_changes=2_000,
             snapshot_items=20_000,
         )
     if args.render:
@@ -471,6 +483,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         completeness_items=args.completeness_items,
         only_completeness=args.only == "completeness",
         cdc_changes=args.cdc_changes,
+        cdc_mariadb_changes=args.cdc_mariadb_changes,
         only_cdc=args.only == "cdc",
         cdc_lag_seconds=args.cdc_lag_seconds,
         snapshot_items=args.snapshot_items,
@@ -500,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if results.cdc and not results.cdc.ours.correct:
         failed.append("cdc apply")
+    if results.cdc_mariadb and not results.cdc_mariadb.ours.correct:
+        failed.append("cdc apply (mariadb)")
     if results.snapshot:
         failed += [f"snapshot/{p.path}" for p in results.snapshot.paths.values() if p.correct is False]
     if failed:

@@ -132,6 +132,7 @@ class Results:
     completeness: CompletenessResult | None = None
     cdc: CdcResult | None = None
     cdc_lag: CdcLagResult | None = None
+    cdc_mariadb: CdcResult | None = None  # the binlog drain against mariadb-binlog
     # PostgreSQL reads without psql, with DuckDB's postgres extension as the peer (issue #17)
     snapshot: ExtractionResult | None = None
     smoke: bool = False

@@ -311,6 +311,59 @@ def cdc_recvlogical(url: str, work_dir: Path) -> WorkerResult:
     return WorkerResult("cdc_recvlogical", seconds, peak_rss_mb=peak)
 
 
+def cdc_drain_mariadb(url: str, work_dir: Path) -> WorkerResult:
+    """Our drain of MariaDB's binlog into the snapshot's DuckDB raw (benchmarks/cdc_mariadb.py),
+    until it has read everything written; ``rows``/sums over the change rows it published."""
+    import duckdb
+    import sqlalchemy as sa
+
+    from benchmarks import cdc_mariadb
+    from orchestration.cdc.sync import sync_table
+    from orchestration.sources import load_sources
+    from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    engine = sa.create_engine(url)
+    path = Path(os.environ[cdc_mariadb.WAREHOUSE_ENV])
+    warehouse, sources = DuckDBWarehouse(path), load_sources(Path(os.environ[cdc_mariadb.SOURCES_ENV]))
+    started = time.perf_counter()
+    sync_table(
+        engine, warehouse, sources, cdc_mariadb.TABLE, raw_schema="raw_ops", landing_dir=work_dir / "landing",
+        batch_id="benchmark", max_batches=1_000_000,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows, total, ids = con.execute(
+            f"select count(*), sum(total), sum(id) from raw_ops.{cdc_mariadb.TABLE} "
+            "where _cdc_operation in ('insert', 'update')"
+        ).fetchone()
+    return WorkerResult("cdc_drain_mariadb", seconds, int(rows), f"{total:.2f}", int(ids))
+
+
+def cdc_mariadb_binlog(url: str, work_dir: Path) -> WorkerResult:
+    """The floor: ``mariadb-binlog`` (C) reading the same events from the server over the
+    replication protocol, row events decoded (``--verbose``), into /dev/null."""
+    import sqlalchemy as sa
+
+    from benchmarks import cdc_mariadb
+
+    parsed = sa.make_url(url)
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(
+            ["mariadb-binlog", "--read-from-remote-server", f"--host={parsed.host}", f"--port={parsed.port}",
+             f"--user={parsed.username}", "--verbose",
+             f"--start-position={os.environ[cdc_mariadb.START_ENV]}",
+             f"--stop-position={os.environ[cdc_mariadb.STOP_ENV]}",
+             os.environ[cdc_mariadb.BINLOG_FILE_ENV]],
+            stdout=sink, check=True, capture_output=False, stderr=subprocess.PIPE,
+            env={**os.environ, **({"MYSQL_PWD": parsed.password} if parsed.password else {})},
+        )  # fmt: skip
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return WorkerResult("cdc_mariadb_binlog", seconds, peak_rss_mb=peak)
+
+
 PATHS = {
     "copy_psql": copy_psql,
     "ours": ours,
@@ -325,6 +378,8 @@ PATHS = {
     "completeness": completeness,
     "cdc_drain": cdc_drain,
     "cdc_recvlogical": cdc_recvlogical,
+    "cdc_drain_mariadb": cdc_drain_mariadb,
+    "cdc_mariadb_binlog": cdc_mariadb_binlog,
 }
 
 

@@ -36,6 +36,9 @@ def test_smoke_benchmark_every_path_equals_the_source(tmp_path):
     cdc = results.cdc  # the drain published exactly the changes written, the floor read them too
     assert cdc.ours.correct and cdc.ours.rows == cdc.changes > 0, cdc.ours.runs
     assert cdc.floor.correct is None and cdc.floor.seconds > 0
+    binlog = results.cdc_mariadb  # the same on MariaDB's binlog, beside mariadb-binlog
+    assert binlog.ours.correct and binlog.ours.rows == binlog.changes > 0, binlog.ours.runs
+    assert binlog.floor.correct is None and binlog.floor.seconds > 0
     postgres = next(e for e in results.extraction if e.dialect == "postgresql")
     assert set(postgres.paths) == {"copy_psql", "ours", "ours_psycopg", "dlt_pyarrow", "pandas_read_sql"}
     for name, summary in postgres.paths.items():
