@@ -371,30 +371,33 @@ def run_one_section(options: Options) -> Results:
     run's results."""
     json_path = options.json_output or PROJECT_ROOT / "docs" / "benchmarks.json"
     results = results_from_json(json.loads(json_path.read_text()))
+    parts: list[str] = []  # the report's sections this run measured again
     if options.only_snapshot:
-        section, command = "PostgreSQL reads without psql", "snapshot"
+        parts.append("PostgreSQL reads without psql")
         results.snapshot = measure_extraction(
             "postgresql", options.snapshot_items, SNAPSHOT_PATHS, options.repeats
         )
     elif options.only_cdc:
-        section, command = "change data capture", "cdc"
         if options.cdc_changes:
+            parts.append("PostgreSQL CDC apply")
             results.cdc = measure_cdc(options.cdc_changes, options.repeats, _log)
         if options.cdc_mariadb_changes:
+            parts.append("MariaDB CDC apply")
             results.cdc_mariadb = measure_cdc_mariadb(options.cdc_mariadb_changes, options.repeats, _log)
         if options.cdc_lag_seconds:
+            parts.append("CDC lag")
             results.cdc_lag = measure_cdc_lag(
                 CDC_LAG_RATE, options.cdc_lag_seconds, CDC_DRAIN_INTERVAL_S, _log
             )
     else:
-        section = command = "completeness"
+        parts.append("completeness")
         results.completeness = measure_completeness(options.completeness_items, options.repeats)
-    results.notes = [n for n in results.notes if not n.startswith(f"The {section} section was measured")]
-    results.notes.append(
-        f"The {section} section was measured on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by "
-        f"`python -m benchmarks {command}`; the other sections come "
-        "from the run dated above."
-    )
+    for part in parts:
+        results.notes = [n for n in results.notes if not n.startswith(f"The {part} section was measured")]
+        results.notes.append(
+            f"The {part} section was measured on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by "
+            f"`{options.command}`; the other sections come from the run dated above."
+        )
     json_path.write_text(json.dumps(asdict(results), indent=2, default=str))
     write_report(results, options.output or PROJECT_ROOT / "docs" / "benchmarks.md")
     return results
