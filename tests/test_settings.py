@@ -144,7 +144,7 @@ def test_secrets_are_recorded_as_set_never_by_value():
         ("DBT_KEEP_INVOCATION_DIRS", "twenty", "whole number"),
         ("MARKETO_RATE_LIMIT_CALLS", "1e2", "whole number"),
         ("MARKETO_POLL_INTERVAL_S", "a minute", "number of seconds"),
-        ("EXTRACT_POSTGRES_COPY", "odbc", "auto, psql or psycopg"),
+        ("EXTRACT_POSTGRES_COPY", "odbc", "auto, psql, duckdb or psycopg"),
         ("BIGQUERY_PII_POLICY_TAG", "pii-taxonomy", "policyTags/<id>"),
     ],
 )
