@@ -73,7 +73,7 @@ def build_orders(
     first_order_id: int,
     first_item_id: int,
     avg_items: float,
-    regular: np.ndarray | None = None,
+    regular: np.ndarray,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Orders (already sorted by ``created``) and their items, consistent to the cent.
 
@@ -90,7 +90,7 @@ def build_orders(
     reserved = np.full((n, STAPLES), -1, dtype=np.int64)
     if customers.staples is not None:
         reserved = customers.staples[cust]  # a customer buys its staples on regular orders only
-    staples = np.where(np.zeros(n, dtype=bool) if regular is None else regular[:, None], reserved, -1)
+    staples = np.where(regular[:, None], reserved, -1)
     has_staple = staples >= 0
     carried = has_staple & (rng.random((n, STAPLES)) < STAPLE_SHARE)
     lam = np.maximum(avg_items - 1.0 - STAPLE_SHARE * has_staple.sum(axis=1), 0.0) * rng.gamma(2.0, 0.5, n)
