@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 
@@ -69,30 +70,43 @@ def _write_changes(engine: sa.Engine, inserted: int) -> tuple[int, Decimal, int]
                 conn.execute(
                     sa.text(statement), {"low": low, "high": min(inserted, low + TRANSACTION_ROWS - 1)}
                 )
+    return expected_changes(inserted)
+
+
+def expected_changes(inserted: int) -> tuple[int, Decimal, int]:
+    """What raw must hold after ``inserted`` inserts of ``(i % 1000) + 0.25`` and one update of
+    each adding 1: the change rows' count, sum(total) and sum(id)."""
     ids = range(1, inserted + 1)
     total = sum(Decimal(i % 1000) + Decimal("0.25") for i in ids) * 2 + inserted
     return 2 * inserted, total, 2 * sum(ids)
 
 
-def _prepare(url: str, work_dir: Path, inserted: int) -> tuple[dict[str, str], tuple[int, Decimal, int]]:
-    """Snapshot the table with our drain (its slot), add the floor's slot, write the changes."""
+def snapshot_table(engine: sa.Engine, work_dir: Path, create: str) -> dict[str, str]:
+    """Create and seed the table with ``create``, then snapshot it into a DuckDB raw with our
+    drain (on PostgreSQL that creates its slot and publication); the workers' environment."""
     from orchestration.cdc.sync import sync_table
     from orchestration.sources import load_sources
     from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
 
+    with engine.begin() as conn:
+        conn.execute(sa.text(create))
+        conn.execute(sa.text(f"insert into {TABLE} (id, status, total) values (0, 'seed', 0)"))
+    sources_path = work_dir / "sources.yml"
+    sources_path.write_text(SOURCES)
+    warehouse_path = work_dir / "raw.duckdb"
+    outcome = sync_table(
+        engine, DuckDBWarehouse(warehouse_path), load_sources(sources_path), TABLE, raw_schema="raw_ops",
+        landing_dir=work_dir / "landing", batch_id="snapshot", slot_prefix=SLOT_PREFIX,
+    )  # fmt: skip
+    assert outcome.snapshot is not None
+    return {WAREHOUSE_ENV: str(warehouse_path), SOURCES_ENV: str(sources_path)}
+
+
+def _prepare(url: str, work_dir: Path, inserted: int) -> tuple[dict[str, str], tuple[int, Decimal, int]]:
+    """Snapshot the table with our drain (its slot), add the floor's slot, write the changes."""
     engine = sa.create_engine(url)
     try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(CREATE))
-            conn.execute(sa.text(f"insert into {TABLE} (id, status, total) values (0, 'seed', 0)"))
-        sources_path = work_dir / "sources.yml"
-        sources_path.write_text(SOURCES)
-        warehouse_path = work_dir / "raw.duckdb"
-        outcome = sync_table(
-            engine, DuckDBWarehouse(warehouse_path), load_sources(sources_path), TABLE, raw_schema="raw_ops",
-            landing_dir=work_dir / "landing", batch_id="snapshot", slot_prefix=SLOT_PREFIX,
-        )  # fmt: skip
-        assert outcome.snapshot is not None
+        snapshot_env = snapshot_table(engine, work_dir, CREATE)
         publication = f"{SLOT_PREFIX}_{TABLE}"
         with engine.begin() as conn:
             conn.execute(
@@ -105,8 +119,7 @@ def _prepare(url: str, work_dir: Path, inserted: int) -> tuple[dict[str, str], t
         engine.dispose()
     env = {
         **os.environ,
-        WAREHOUSE_ENV: str(warehouse_path),
-        SOURCES_ENV: str(sources_path),
+        **snapshot_env,
         SLOT_ENV: FLOOR_SLOT,
         PUBLICATION_ENV: publication,
         END_ENV: end,
@@ -117,25 +130,48 @@ def _prepare(url: str, work_dir: Path, inserted: int) -> tuple[dict[str, str], t
 def measure_cdc(changes: int, repeats: int, log: Callable[[str], None]) -> CdcResult:
     from orchestration.demo.logical_postgres import logical_postgres, scratch_database
 
+    log(f"[cdc] postgresql with wal_level=logical, {2 * max(1, changes // 2):,} changes per repeat")
+    return measure_apply(
+        lambda root: logical_postgres(root / "pgdata"),
+        lambda admin_url: scratch_database(admin_url, "bench_cdc_"),
+        _prepare,
+        ("cdc_drain", "cdc_recvlogical"),
+        changes,
+        repeats,
+        log,
+    )
+
+
+def measure_apply(
+    server: Callable[[Path], AbstractContextManager[str]],
+    database: Callable[[str], AbstractContextManager[str]],
+    prepare: Callable[[str, Path, int], tuple[dict[str, str], tuple[int, Decimal, int]]],
+    paths: tuple[str, str],
+    changes: int,
+    repeats: int,
+    log: Callable[[str], None],
+) -> CdcResult:
+    """Per repeat a fresh database on ``server`` (its admin URL) that ``prepare`` fills; then our
+    drain and the floor (``paths``), in alternating order."""
     inserted = max(1, changes // 2)
     root = Path(tempfile.mkdtemp(prefix="bench-cdc-"))
-    ours = PathSummary("cdc_drain", [], 2 * inserted, None, None)
-    floor = PathSummary("cdc_recvlogical", [], None, None, None)
-    log(f"[cdc] postgresql with wal_level=logical, {2 * inserted:,} changes per repeat")
+    ours_path, floor_path = paths
+    ours = PathSummary(ours_path, [], 2 * inserted, None, None)
+    floor = PathSummary(floor_path, [], None, None, None)
     try:
-        with logical_postgres(root / "pgdata") as admin_url:
+        with server(root) as admin_url:
             for repeat in range(repeats):
                 work_dir = root / f"repeat{repeat}"
                 work_dir.mkdir()
-                with scratch_database(admin_url, "bench_cdc_") as url:
-                    env, (rows, total, ids) = _prepare(url, work_dir, inserted)
+                with database(admin_url) as url:
+                    env, (rows, total, ids) = prepare(url, work_dir, inserted)
                     ours.expected_sum_total, ours.expected_sum_id = f"{total:.2f}", ids
-                    order = [("cdc_drain", ours), ("cdc_recvlogical", floor)]
+                    order = [(ours_path, ours), (floor_path, floor)]
                     for path, summary in order if repeat % 2 == 0 else order[::-1]:
                         m = run_worker(path, url, env=env)
                         summary.runs.append(m)
                         log(
-                            f"  [{repeat + 1}/{repeats}] {path:<16} {m.seconds:8.2f} s  "
+                            f"  [{repeat + 1}/{repeats}] {path:<18} {m.seconds:8.2f} s  "
                             f"{rows / m.seconds:10,.0f} changes/s  peak {m.peak_rss_mb:6.0f} MB"
                         )
                 shutil.rmtree(work_dir, ignore_errors=True)

@@ -325,6 +325,19 @@ def _snapshot_section(e: ExtractionResult) -> list[str]:
     ]
 
 
+def _apply_table(c: CdcResult, floor_label: str) -> list[str]:
+    """The floor and our drain of the same changes, one row each."""
+    return [
+        "| path | s (median) | changes/s | CPU s | peak RSS MB | raw equals what was written |",
+        "|---|---:|---:|---:|---:|---|",
+        *[
+            f"| {label} | {_fmt_s(run.seconds)} | {c.changes / run.seconds:,.0f} | {_fmt_s(run.cpu_s)} | "
+            f"{run.peak_rss_mb:,.0f} | {_ok(run.correct)} |"
+            for label, run in ((floor_label, c.floor), ("our drain into raw", c.ours))
+        ],
+    ]
+
+
 def _cdc_section(c: CdcResult) -> list[str]:
     return [
         f"## Change data capture apply: {c.changes:,} changes",
@@ -339,16 +352,7 @@ def _cdc_section(c: CdcResult) -> list[str]:
         "after it) and `pg_recvlogical` streaming the floor slot to /dev/null (C, libpq: decoding "
         "only, nothing applied). Wall time of each worker's timed section, median of the repeats.",
         "",
-        "| path | s (median) | changes/s | CPU s | peak RSS MB | raw equals what was written |",
-        "|---|---:|---:|---:|---:|---|",
-        *[
-            f"| {label} | {_fmt_s(run.seconds)} | {c.changes / run.seconds:,.0f} | {_fmt_s(run.cpu_s)} | "
-            f"{run.peak_rss_mb:,.0f} | {_ok(run.correct)} |"
-            for label, run in (
-                ("`pg_recvlogical` to /dev/null (the floor)", c.floor),
-                ("our drain into raw", c.ours),
-            )
-        ],
+        *_apply_table(c, "`pg_recvlogical` to /dev/null (the floor)"),
         "",
         "Where the drain's time goes (cProfile of 100,000 changes on 2026-12-03): about half in "
         "Python, decoding pgoutput (`orchestration/cdc/pgoutput.py`) and turning messages into rows "
@@ -374,16 +378,7 @@ def _cdc_mariadb_section(c: CdcResult) -> list[str]:
         "and `mariadb-binlog --read-from-remote-server --verbose` between the same two positions (C, "
         "the same replication protocol, row events decoded into pseudo-SQL, written to /dev/null).",
         "",
-        "| path | s (median) | changes/s | CPU s | peak RSS MB | raw equals what was written |",
-        "|---|---:|---:|---:|---:|---|",
-        *[
-            f"| {label} | {_fmt_s(run.seconds)} | {c.changes / run.seconds:,.0f} | {_fmt_s(run.cpu_s)} | "
-            f"{run.peak_rss_mb:,.0f} | {_ok(run.correct)} |"
-            for label, run in (
-                ("`mariadb-binlog` to /dev/null (the floor)", c.floor),
-                ("our drain into raw", c.ours),
-            )
-        ],
+        *_apply_table(c, "`mariadb-binlog` to /dev/null (the floor)"),
         "",
         "The floor formats the events it reads in C; our drain decodes every column of every row "
         "event in Python (python-mysql-replication), turns the rows into typed Arrow batches and "

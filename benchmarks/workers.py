@@ -252,9 +252,10 @@ def completeness(url: str, work_dir: Path) -> WorkerResult:
     return WorkerResult("completeness", seconds, rows=result.source_rows, sum_id=found)
 
 
-def cdc_drain(url: str, work_dir: Path) -> WorkerResult:
-    """Our drain of the table's slot into the snapshot's DuckDB raw (benchmarks/cdc.py), until
-    the slot holds nothing more; ``rows``/sums over the change rows it published."""
+def cdc_drain(url: str, work_dir: Path, name: str = "cdc_drain") -> WorkerResult:
+    """Our drain of the table's change log (a PostgreSQL slot, benchmarks/cdc.py, or MariaDB's
+    binlog, benchmarks/cdc_mariadb.py) into the snapshot's DuckDB raw, until it has read
+    everything written; ``rows``/sums over the change rows it published."""
     import duckdb
     import sqlalchemy as sa
 
@@ -278,7 +279,7 @@ def cdc_drain(url: str, work_dir: Path) -> WorkerResult:
             f"select count(*), sum(total), sum(id) from raw_ops.{cdc.TABLE} "
             "where _cdc_operation in ('insert', 'update')"
         ).fetchone()
-    return WorkerResult("cdc_drain", seconds, int(rows), f"{total:.2f}", int(ids))
+    return WorkerResult(name, seconds, int(rows), f"{total:.2f}", int(ids))
 
 
 def cdc_recvlogical(url: str, work_dir: Path) -> WorkerResult:
@@ -312,32 +313,7 @@ def cdc_recvlogical(url: str, work_dir: Path) -> WorkerResult:
 
 
 def cdc_drain_mariadb(url: str, work_dir: Path) -> WorkerResult:
-    """Our drain of MariaDB's binlog into the snapshot's DuckDB raw (benchmarks/cdc_mariadb.py),
-    until it has read everything written; ``rows``/sums over the change rows it published."""
-    import duckdb
-    import sqlalchemy as sa
-
-    from benchmarks import cdc_mariadb
-    from orchestration.cdc.sync import sync_table
-    from orchestration.sources import load_sources
-    from orchestration.warehouse.duckdb_warehouse import DuckDBWarehouse
-
-    engine = sa.create_engine(url)
-    path = Path(os.environ[cdc_mariadb.WAREHOUSE_ENV])
-    warehouse, sources = DuckDBWarehouse(path), load_sources(Path(os.environ[cdc_mariadb.SOURCES_ENV]))
-    started = time.perf_counter()
-    sync_table(
-        engine, warehouse, sources, cdc_mariadb.TABLE, raw_schema="raw_ops", landing_dir=work_dir / "landing",
-        batch_id="benchmark", max_batches=1_000_000,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    engine.dispose()
-    with duckdb.connect(str(path), read_only=True) as con:
-        rows, total, ids = con.execute(
-            f"select count(*), sum(total), sum(id) from raw_ops.{cdc_mariadb.TABLE} "
-            "where _cdc_operation in ('insert', 'update')"
-        ).fetchone()
-    return WorkerResult("cdc_drain_mariadb", seconds, int(rows), f"{total:.2f}", int(ids))
+    return cdc_drain(url, work_dir, "cdc_drain_mariadb")
 
 
 def cdc_mariadb_binlog(url: str, work_dir: Path) -> WorkerResult:
